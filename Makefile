@@ -1,0 +1,21 @@
+# The two commands of the README: `make up` runs the portal, `make test` runs every test.
+.PHONY: up test bootstrap lint format
+
+up: bootstrap
+	.venv/bin/python -m tools.up
+
+test: bootstrap
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/python -m pytest
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+lint: bootstrap
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: bootstrap
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .

@@ -1,0 +1,54 @@
+"""Encryption of secrets at rest (kubeconfigs, AWS keys, API keys) with a rotatable key list.
+
+New values are encrypted with the first key of DNSPORTAL_ENCRYPTION_KEYS; any key of the list decrypts, so a
+key
+is rotated by putting a new one first, re-encrypting (manage.py rotate_encryption_keys) and dropping the old
+one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+
+
+class DecryptionError(Exception):
+    pass
+
+
+def _fernet() -> MultiFernet:
+    return MultiFernet([Fernet(k) for k in settings.ENCRYPTION_KEYS])
+
+
+def encrypt(plaintext: str) -> str:
+    return _fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(token: str) -> str:
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise DecryptionError(
+            "A stored secret cannot be decrypted with any key in DNSPORTAL_ENCRYPTION_KEYS."
+        ) from None
+
+
+def reencrypt(token: str) -> str:
+    """The same secret encrypted with the first key (a no-op in meaning, a new ciphertext)."""
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise DecryptionError(
+            "A stored secret cannot be decrypted with any key in DNSPORTAL_ENCRYPTION_KEYS."
+        ) from None
+
+
+def fingerprint(*parts: str) -> str:
+    """SHA-256 over the parts: what pages show instead of a secret."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()

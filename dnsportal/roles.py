@@ -1,0 +1,52 @@
+"""Roles are Django groups; a view names the permission it needs, never a group.
+
+viewer    sees every page
+operator  + runs operator actions (reconcile now, run a job, propose a policy change)
+approver  + approves or rejects what someone else proposed
+admin     everything, including clusters, provider accounts and settings
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+VIEW, OPERATE, APPROVE, ADMINISTER = "view_portal", "operate", "approve", "administer"
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    "viewer": [VIEW],
+    "operator": [VIEW, OPERATE],
+    "approver": [VIEW, APPROVE],
+    "admin": [VIEW, OPERATE, APPROVE, ADMINISTER],
+}
+ROLES = list(ROLE_PERMISSIONS)
+
+_ROLE_FOR = {VIEW: "viewer", OPERATE: "operator", APPROVE: "approver", ADMINISTER: "admin"}
+
+
+def has_role_perm(user, perm: str) -> bool:
+    return bool(user and user.is_authenticated and user.has_perm(f"dnsportal.{perm}"))
+
+
+def role_required(perm: str) -> Callable:
+    """Refuse with a 403 page that says which role is missing (login itself is enforced by middleware)."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not has_role_perm(request.user, perm):
+                return render(
+                    request,
+                    "403.html",
+                    {"needed_role": _ROLE_FOR[perm], "reason": f"This needs the {_ROLE_FOR[perm]} role."},
+                    status=403,
+                )
+            return view(request, *args, **kwargs)
+
+        wrapped.required_perm = perm  # type: ignore[attr-defined]  (the URL-walking test reads it)
+        return wrapped
+
+    return decorator

@@ -1,0 +1,222 @@
+"""dnsportal settings: from the environment only. Every variable is listed in README.md with its default.
+
+Two modes. `embedded` (the default) runs on a laptop with nothing configured: SQLite under DNSPORTAL_DATA_DIR,
+Redis on loopback, a secret key and an encryption key generated once and kept in the data directory.
+`production` refuses to start without SECRET_KEY and DNSPORTAL_ENCRYPTION_KEYS and turns on every HTTPS guard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from dnsportal.env import SECRET_VALUES, env_bool, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+MODE = env_str("DNSPORTAL_MODE", "embedded")
+if MODE not in {"embedded", "production"}:
+    raise ImproperlyConfigured(f"DNSPORTAL_MODE must be embedded or production, not {MODE!r}.")
+PRODUCTION = MODE == "production"
+DEBUG = env_bool("DNSPORTAL_DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DNSPORTAL_DEBUG must be off in production mode.")
+
+DATA_DIR = Path(env_str("DNSPORTAL_DATA_DIR", str(BASE_DIR / "var")))
+
+
+def _embedded_secret(key: str, make: callable) -> str:
+    """A value generated once for the embedded portal and kept (0600) in the data directory."""
+    path = DATA_DIR / "embedded-secrets.json"
+    data: dict[str, str] = {}
+    if path.exists():
+        data = json.loads(path.read_text())
+    if key not in data:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        data[key] = make()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh)
+    SECRET_VALUES.add(data[key])
+    return data[key]
+
+
+SECRET_KEY = env_secret("SECRET_KEY")
+if not SECRET_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured("SECRET_KEY is not set; production mode needs a long random secret key.")
+    SECRET_KEY = _embedded_secret("SECRET_KEY", lambda: secrets.token_urlsafe(50))
+
+# Fernet keys, comma-separated: the first encrypts, every one decrypts (rotation: prepend a new key,
+# run `manage.py rotate_encryption_keys`, then drop the old one).
+_keys = env_secret("DNSPORTAL_ENCRYPTION_KEYS")
+if not _keys:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "DNSPORTAL_ENCRYPTION_KEYS is not set; production mode needs at least one Fernet key "
+            "to encrypt secrets."
+        )
+    _keys = _embedded_secret("DNSPORTAL_ENCRYPTION_KEYS", lambda: Fernet.generate_key().decode())
+ENCRYPTION_KEYS = [k.strip() for k in _keys.split(",") if k.strip()]
+for _k in ENCRYPTION_KEYS:
+    SECRET_VALUES.add(_k)
+    try:
+        Fernet(_k)
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(
+            "DNSPORTAL_ENCRYPTION_KEYS holds a value that is not a Fernet key (32 url-safe base64 bytes)."
+        ) from None
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_rq",
+    "dnsportal.apps.PortalConfig",
+    "clusters.apps.ClustersConfig",
+    "records.apps.RecordsConfig",
+]
+
+MIDDLEWARE = [
+    "dnsportal.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every page needs a login unless its view says @login_not_required (login, /healthz, /readyz).
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "dnsportal.urls"
+WSGI_APPLICATION = "dnsportal.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "dnsportal.context_processors.portal",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_secret("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'dnsportal.sqlite3'}"
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
+    }
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL Django understands ({exc}).") from None
+if DATABASES["default"].get("PASSWORD"):
+    SECRET_VALUES.add(DATABASES["default"]["PASSWORD"])
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # Web, worker, scheduler and watch share the embedded SQLite file: wait for a lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_secret("REDIS_URL") or "redis://127.0.0.1:6379/0"
+if urlsplit(REDIS_URL).password:
+    SECRET_VALUES.add(urlsplit(REDIS_URL).password)
+RQ_QUEUE_NAMES = ("default", "discovery", "dns", "verify")
+RQ_DEFAULT_TIMEOUT = env_int("RQ_DEFAULT_TIMEOUT", 900, minimum=10)
+RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT} for name in RQ_QUEUE_NAMES}
+RQ_SHOW_ADMIN_LINK = False
+JOB_RETENTION_DAYS = env_int("DNSPORTAL_JOB_RETENTION_DAYS", 30, minimum=1)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+# The embedded portal serves static files straight from the apps (no collectstatic step before `make up`).
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    # Load balancers and container health checks probe over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    if env_bool("DNSPORTAL_BEHIND_TLS_PROXY", True):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "dnsportal.logging.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "dnsportal.logging.JsonFormatter"},
+        "text": {"()": "dnsportal.logging.TextFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # rq logs job arguments at INFO; they are ids only (never secrets) but noisy.
+        "rq.worker": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL},
+        "django.db.backends": {"level": "INFO"},
+    },
+}

@@ -1,0 +1,30 @@
+from inspect import unwrap
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django_rq.urls import get_admin_urlpatterns
+
+from dnsportal import views
+from dnsportal.roles import ADMINISTER, role_required
+
+# django-rq's dashboard, for the admin role only (its token-authenticated stats API is not exposed).
+# Its views carry Django's staff check, which is unwrapped so that the role decides, as everywhere else.
+rq_urlpatterns = get_admin_urlpatterns(view_wrapper=lambda view: role_required(ADMINISTER)(unwrap(view)))
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("audit/", views.audit_list, name="audit-list"),
+    path("audit/<int:entry_id>/", views.audit_detail, name="audit-detail"),
+    path("jobs/", views.job_list, name="job-list"),
+    path("jobs/<int:run_id>/", views.job_detail, name="job-detail"),
+    path("jobs/run/<str:name>/", views.job_run_now, name="job-run-now"),
+    path("clusters/", include("clusters.urls")),
+    path("", include("records.urls")),
+    path("rq/", include((rq_urlpatterns, "django_rq"))),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import logging
+
+import redis
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.paginator import Paginator
+from django.db import connection, transaction
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.dateparse import parse_date
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from dnsportal import queue, scheduler
+from dnsportal.audit import audit_record
+from dnsportal.models import AuditEntry, JobRun
+from dnsportal.roles import OPERATE, VIEW, role_required
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+
+
+@role_required(VIEW)
+def dashboard(request: HttpRequest) -> HttpResponse:
+    from clusters import selectors as cluster_selectors
+
+    context = {
+        "cluster_count": cluster_selectors.cluster_count(),
+        "recent_jobs": JobRun.objects.select_related("actor")[:8],
+        "recent_audit": AuditEntry.objects.all()[:8],
+        "failed_jobs": JobRun.objects.filter(status=JobRun.Status.FAILED).count(),
+    }
+    return render(request, "dashboard.html", context)
+
+
+@role_required(VIEW)
+def audit_list(request: HttpRequest) -> HttpResponse:
+    entries = AuditEntry.objects.all()
+    q = request.GET.get("q", "").strip()
+    if q:
+        entries = entries.filter(
+            Q(actor_name__icontains=q)
+            | Q(action__icontains=q)
+            | Q(object_type__icontains=q)
+            | Q(object_repr__icontains=q)
+            | Q(object_id=q)
+            | Q(request_id=q)
+        )
+    since, until = (
+        parse_date(request.GET.get("since", "") or ""),
+        parse_date(request.GET.get("until", "") or ""),
+    )
+    if since:
+        entries = entries.filter(at__date__gte=since)
+    if until:
+        entries = entries.filter(at__date__lte=until)
+    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "audit/audit_list.html", {"page": page, "q": q, "since": since, "until": until})
+
+
+@role_required(VIEW)
+def audit_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
+    entry = get_object_or_404(AuditEntry, id=entry_id)
+    return render(request, "audit/audit_detail.html", {"entry": entry})
+
+
+@role_required(VIEW)
+def job_list(request: HttpRequest) -> HttpResponse:
+    runs = JobRun.objects.select_related("actor")
+    status = request.GET.get("status", "")
+    if status in JobRun.Status.values:
+        runs = runs.filter(status=status)
+    q = request.GET.get("q", "").strip()
+    if q:
+        runs = runs.filter(name__icontains=q)
+    page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
+    try:
+        due = scheduler.next_due(queue.rq_connection())
+    except redis.RedisError:
+        due = {}
+    schedules = [
+        {"name": name, "every": spec.every, "next_due": due.get(name)}
+        for name, spec in sorted(scheduler.SCHEDULES.items())
+    ]
+    ctx = {"page": page, "status": status, "q": q, "statuses": JobRun.Status.choices, "schedules": schedules}
+    if request.htmx:
+        return render(request, "jobs/partials/job_table.html", ctx)
+    return render(request, "jobs/job_list.html", ctx)
+
+
+@role_required(VIEW)
+def job_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(JobRun, id=run_id)
+    return render(request, "jobs/job_detail.html", {"run": run})
+
+
+@require_POST
+@role_required(OPERATE)
+def job_run_now(request: HttpRequest, name: str) -> HttpResponse:
+    """Run a periodic job now (e.g. prune old job runs) instead of waiting for its schedule."""
+    if name not in scheduler.SCHEDULES:
+        messages.error(request, f"There is no periodic job called {name!r}.")
+        return redirect("job-list")
+    with transaction.atomic():
+        run = queue.enqueue(name, actor=request.user)
+        audit_record(actor=request.user, action="job.run_now", obj=run, after={"job": name})
+    messages.success(request, f"Job {name} queued as run #{run.id}.")
+    return redirect("job-detail", run_id=run.id)
+
+
+@login_not_required
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is up and serving (no dependency is checked: that is /readyz)."""
+    return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready when the database and Redis both answer; 503 naming the failing part otherwise."""
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unreachable: {exc.__class__.__name__}"
+        log.warning("readyz: database check failed: %s", exc)
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            client.ping()
+        finally:
+            client.close()
+        checks["redis"] = "ok"
+    except redis.RedisError as exc:
+        checks["redis"] = f"unreachable: {exc.__class__.__name__}"
+        log.warning("readyz: redis check failed: %s", exc)
+    failing = sorted(name for name, result in checks.items() if result != "ok")
+    body = {"status": "ok" if not failing else "unavailable", "failing": failing, "checks": checks}
+    return JsonResponse(body, status=503 if failing else 200)

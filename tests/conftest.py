@@ -1,0 +1,16 @@
+import pytest
+
+pytest_plugins = [
+    "tests.fixtures.browser",
+    "tests.fixtures.people",
+]
+
+_TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The folder is the tier: `pytest -m unit` runs the pure core alone.
+    for item in items:
+        for tier in _TIERS:
+            if f"/tests/{tier}/" in str(item.path):
+                item.add_marker(getattr(pytest.mark, tier))

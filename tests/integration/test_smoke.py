@@ -1,0 +1,5 @@
+from django.db import connection
+
+
+def test_tests_run_against_postgresql(db):
+    assert connection.vendor == "postgresql"
