@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 
 from dnsportal.logging import request_id_var
@@ -21,10 +22,36 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _VALID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
-        token = request_id_var.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
+        # Not reset when the middleware returns: Django logs 4xx/5xx responses after the middleware chain,
+        # and those lines need the id too. It is cleared when the response is finished (request_finished).
+        request_id_var.set(request_id)
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+def _clear_request_id(**kwargs: object) -> None:
+    request_id_var.set("")
+
+
+request_finished.connect(_clear_request_id, dispatch_uid="dnsportal.clear_request_id")
+
+
+class HealthCheckMiddleware:
+    """Answer /healthz and /readyz before host validation and HTTPS redirects.
+
+    Load balancers and container health checks probe by IP over plain HTTP, with a Host header that is not in
+    ALLOWED_HOSTS; these two read-only JSON endpoints must answer them all the same.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from dnsportal import views
+
+        if request.path == "/healthz":
+            return views.healthz(request)
+        if request.path == "/readyz":
+            return views.readyz(request)
+        return self.get_response(request)

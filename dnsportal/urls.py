@@ -2,15 +2,23 @@ from inspect import unwrap
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
-from django_rq.urls import get_admin_urlpatterns
+from django.urls import include, path, re_path
+from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 
 from dnsportal import views
 from dnsportal.roles import ADMINISTER, role_required
 
-# django-rq's dashboard, for the admin role only (its token-authenticated stats API is not exposed).
+
+# django-rq's dashboard, for the admin role only (its stats API too: no token access past the login).
 # Its views carry Django's staff check, which is unwrapped so that the role decides, as everywhere else.
-rq_urlpatterns = get_admin_urlpatterns(view_wrapper=lambda view: role_required(ADMINISTER)(unwrap(view)))
+def _admin_only(view):
+    return role_required(ADMINISTER)(unwrap(view))
+
+
+rq_urlpatterns = [
+    *[re_path(p.pattern.regex.pattern, _admin_only(p.callback), name=p.name) for p in get_api_urlpatterns()],
+    *get_admin_urlpatterns(view_wrapper=_admin_only),
+]
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),

@@ -38,6 +38,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard.html", context)
 
 
+@require_GET
 @role_required(VIEW)
 def audit_list(request: HttpRequest) -> HttpResponse:
     entries = AuditEntry.objects.all()
@@ -63,6 +64,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/audit_list.html", {"page": page, "q": q, "since": since, "until": until})
 
 
+@require_GET
 @role_required(VIEW)
 def audit_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
     entry = get_object_or_404(AuditEntry, id=entry_id)
