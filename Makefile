@@ -5,6 +5,7 @@ up: bootstrap
 	.venv/bin/python -m tools.up
 
 test: bootstrap
+	tools/kube_sandbox/build.sh
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/python -m pytest
