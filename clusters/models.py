@@ -1,1 +1,175 @@
-"""Models of the clusters app; filled in by the issues that need them."""
+"""Clusters: where each one is, how to reach it (encrypted), and what its last check found."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from dnsportal import crypto
+from dnsportal.logging import register_secret
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+    "Use lower-case letters, digits and hyphens (like a Kubernetes name), at most 63 characters.",
+)
+
+
+class Cluster(models.Model):
+    class AuthKind(models.TextChoices):
+        KUBECONFIG = "kubeconfig", "Kubeconfig with inline credentials"
+        EKS = "eks", "EKS token made by the portal (AWS credentials)"
+
+    class Health(models.TextChoices):
+        UNKNOWN = "unknown", "Not checked yet"
+        HEALTHY = "healthy", "Healthy"
+        DEGRADED = "degraded", "Reachable, permissions missing"
+        UNREACHABLE = "unreachable", "Unreachable"
+
+    name = models.CharField(max_length=63, unique=True, validators=[slug_validator])
+    display_name = models.CharField(max_length=100, blank=True)
+    description = models.TextField(blank=True)
+    labels = models.JSONField(
+        default=dict, blank=True, help_text='e.g. {"region": "us-east-1", "site": "dc1"}'
+    )
+    enabled = models.BooleanField(default=True)
+
+    auth_kind = models.CharField(max_length=12, choices=AuthKind.choices, default=AuthKind.KUBECONFIG)
+    kubeconfig_encrypted = crypto.EncryptedTextField(blank=True)
+    context = models.CharField(max_length=253, blank=True)
+    server = models.URLField(max_length=500, blank=True, help_text="The API server URL (not a secret).")
+    fingerprint = models.CharField(max_length=64, blank=True, help_text="SHA-256 of server, CA and user.")
+    allow_insecure = models.BooleanField(
+        default=False, help_text="An admin accepted insecure-skip-tls-verify for this cluster."
+    )
+    # EKS without `aws eks get-token`: the portal signs the token itself with these (encrypted) credentials.
+    eks_cluster_name = models.CharField(max_length=100, blank=True)
+    eks_region = models.CharField(max_length=30, blank=True)
+    aws_credentials_encrypted = crypto.EncryptedTextField(blank=True)
+
+    health = models.CharField(max_length=12, choices=Health.choices, default=Health.UNKNOWN)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    server_version = models.CharField(max_length=100, blank=True)
+    distribution = models.CharField(max_length=20, blank=True)
+    node_count = models.PositiveIntegerField(null=True, blank=True)
+    missing_permissions = models.JSONField(default=list, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def title(self) -> str:
+        return self.display_name or self.name
+
+    @property
+    def kubeconfig(self) -> str:
+        """The decrypted kubeconfig; its secrets are registered for redaction before anyone can log them."""
+        if not self.kubeconfig_encrypted:
+            return ""
+        text = crypto.decrypt(self.kubeconfig_encrypted)
+        _register_kubeconfig_secrets(text)
+        return text
+
+    @kubeconfig.setter
+    def kubeconfig(self, text: str) -> None:
+        self.kubeconfig_encrypted = crypto.encrypt(text) if text else ""
+
+    @property
+    def aws_credentials(self) -> dict[str, str]:
+        if not self.aws_credentials_encrypted:
+            return {}
+        import json
+
+        creds = json.loads(crypto.decrypt(self.aws_credentials_encrypted))
+        register_secret(creds.get("secret_access_key"))
+        register_secret(creds.get("session_token"))
+        return creds
+
+    @aws_credentials.setter
+    def aws_credentials(self, creds: dict[str, str]) -> None:
+        import json
+
+        self.aws_credentials_encrypted = crypto.encrypt(json.dumps(creds)) if creds else ""
+
+    def audit_view(self) -> dict:
+        """What the audit log keeps of a cluster: everything but secrets (the fingerprint stands for them)."""
+        return {
+            "name": self.name,
+            "display_name": self.display_name,
+            "description": self.description,
+            "labels": self.labels,
+            "enabled": self.enabled,
+            "auth_kind": self.auth_kind,
+            "context": self.context,
+            "server": self.server,
+            "fingerprint": self.fingerprint,
+            "allow_insecure": self.allow_insecure,
+            "eks_cluster_name": self.eks_cluster_name,
+            "eks_region": self.eks_region,
+        }
+
+
+def _register_kubeconfig_secrets(text: str) -> None:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return
+    for user in (doc or {}).get("users") or []:
+        data = (user or {}).get("user") or {}
+        for key in ("token", "client-key-data", "password"):
+            if isinstance(data.get(key), str):
+                register_secret(data[key])
+
+
+class ClusterCheck(models.Model):
+    """One connection check: the history shown on the cluster page."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="checks")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    health = models.CharField(max_length=12, choices=Cluster.Health.choices)
+    duration_ms = models.PositiveIntegerField(default=0)
+    server_version = models.CharField(max_length=100, blank=True)
+    distribution = models.CharField(max_length=20, blank=True)
+    node_count = models.PositiveIntegerField(null=True, blank=True)
+    missing_permissions = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} {self.health} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class ConnectionTest(models.Model):
+    """A "test connection" before saving: the kubeconfig is kept (encrypted) only until the test has run."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Testing"
+        DONE = "done", "Done"
+
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kubeconfig_encrypted = crypto.EncryptedTextField(blank=True)
+    context = models.CharField(max_length=253, blank=True)
+    allow_insecure = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    result = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"connection test #{self.pk}"

@@ -1,9 +1,8 @@
 """Encryption of secrets at rest (kubeconfigs, AWS keys, API keys) with a rotatable key list.
 
 New values are encrypted with the first key of DNSPORTAL_ENCRYPTION_KEYS; any key of the list decrypts, so a
-key
-is rotated by putting a new one first, re-encrypting (manage.py rotate_encryption_keys) and dropping the old
-one.
+key is rotated by putting a new one first, re-encrypting (manage.py rotate_encryption_keys) and dropping the
+old one.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.db import models
 
 
 class DecryptionError(Exception):
@@ -52,3 +52,23 @@ def fingerprint(*parts: str) -> str:
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+class EncryptedTextField(models.TextField):
+    """Holds a Fernet token, never plaintext; models expose the secret through a property that decrypts.
+
+    Marking the column with its own class lets `manage.py rotate_encryption_keys` find every encrypted column.
+    """
+
+    description = "Secret, encrypted with DNSPORTAL_ENCRYPTION_KEYS"
+
+
+def encrypted_fields() -> list[tuple[type[models.Model], str]]:
+    from django.apps import apps
+
+    return [
+        (model, field.attname)
+        for model in apps.get_models()
+        for field in model._meta.concrete_fields
+        if isinstance(field, EncryptedTextField)
+    ]

@@ -1,8 +1,7 @@
 """Reading settings from the environment: one helper per kind, each failing with the variable's name.
 
 Secrets can come from `NAME` or from a file named by `NAME_FILE` (Docker/Kubernetes secrets). Every secret
-read
-here is remembered so the log formatter can redact it wherever it would appear.
+read here is remembered so the log formatter can redact it wherever it would appear.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Structured logs: one JSON object per line, with the request id or job id, and secrets redacted.
 
 The id comes from a context variable that RequestIdMiddleware sets for a request and `queue.execute` sets for
-a
-job, so every line a request or job writes can be found by that id. Redaction runs on the final text (message,
-arguments and traceback), so a secret that slips into an exception message is caught too.
+a job, so every line a request or job writes can be found by that id. Redaction runs on the final text
+(message, arguments and traceback), so a secret that slips into an exception message is caught too.
 """
 
 from __future__ import annotations

@@ -25,13 +25,11 @@ class AuditEntry(models.Model):
     """Who did what to which object, with the object before and after (as JSON).
 
     Append-only three times over: the model refuses save() of an existing row and delete(), its queryset
-    refuses
-    update() and delete(), and on PostgreSQL a trigger refuses UPDATE and DELETE from anything at all.
+    refuses update() and delete(), and on PostgreSQL a trigger refuses UPDATE and DELETE from anything at all.
     """
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
-    # PROTECT: a user who appears in the audit log is deactivated, never deleted, so the trail keeps its
-    # actor.
+    # PROTECT: a user who appears in the audit log is deactivated, never deleted: the trail keeps its actor.
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     actor_name = models.CharField(max_length=150, help_text="Username, or 'system' for scheduled work.")
     action = models.CharField(max_length=100, db_index=True)

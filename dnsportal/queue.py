@@ -3,11 +3,9 @@
     enqueue("cluster_check", actor=request.user, cluster_id=cluster.id)
 
 creates the row in the caller's transaction and pushes `run.id` to the job's queue on commit (so a worker
-never
-sees a row that a rolled-back request created). The worker calls `execute(run_id)`, which claims the row with
-a
-conditional UPDATE (a redelivered message finds it taken), runs the registered function with the stored ids,
-keeps its log lines on the row and ends it DONE or FAILED with a message an operator can read.
+never sees a row that a rolled-back request created). The worker calls `execute(run_id)`, which claims the row
+with a conditional UPDATE (a redelivered message finds it taken), runs the registered function with the stored
+ids, keeps its log lines on the row and ends it DONE or FAILED with a message an operator can read.
 """
 
 from __future__ import annotations

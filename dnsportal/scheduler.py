@@ -1,11 +1,9 @@
 """Periodic jobs: declared in code, due times kept in Redis, each due slot claimed atomically.
 
 Two schedulers (or one restarted) never enqueue the same run twice: for each schedule, Redis holds the next
-due
-time; a scheduler enqueues only if its compare-and-set from "due" to "next" succeeded (a Lua script, atomic in
-Redis). The declarations themselves live in the code (`periodic(...)` next to the job), so registering them
-again
-on every start changes nothing: that is what makes the registration idempotent.
+due time; a scheduler enqueues only if its compare-and-set from "due" to "next" succeeded (a Lua script,
+atomic in Redis). The declarations themselves live in the code (`periodic(...)` next to the job), so
+registering them again on every start changes nothing: that is what makes the registration idempotent.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.browser",
+    "tests.fixtures.jobs",
+    "tests.fixtures.kube",
     "tests.fixtures.people",
 ]
 

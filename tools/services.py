@@ -1,10 +1,8 @@
 """Start real services on loopback for tests and the embedded portal: Redis, PostgreSQL, moto (Route53).
 
 Each `start_*` returns a `Service` with its URL and a `stop()`; each binds a free port in a fresh directory
-and
-waits for readiness with a deadline. A service that does not come up raises `ServiceError` with the tail of
-its
-log, so a missing package or a bad flag is visible at once (tests fail on it; they never skip).
+and waits for readiness with a deadline. A service that does not come up raises `ServiceError` with the tail
+of its log, so a missing package or a bad flag is visible at once (tests fail on it; they never skip).
 
 Children get PR_SET_PDEATHSIG, so a killed parent (pytest, `make up`) takes its services with it.
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.browser import snap
 from tools.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +106,7 @@ def test_make_up_serves_the_portal_and_ctrl_c_stops_everything(portal, page):
     # Readable on a phone: nothing sticks out sideways at 390 px.
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    page.screenshot(path=os.environ.get("DNSPORTAL_SCREENSHOT", str(portal["data"] / "dashboard-390.png")))
+    snap(page, "dashboard-390")
 
     proc = portal["proc"]
     pids = _session_pids(proc.pid) | _descendants(proc.pid)

@@ -8,16 +8,11 @@ import django_rq
 import pytest
 from django.conf import settings
 from django.db import transaction
-from rq import SimpleWorker
 
 from dnsportal import queue, scheduler
 from dnsportal.models import JobRun
 from tests import jobs_for_tests
-
-
-def _drain() -> None:
-    queues = [django_rq.get_queue(name) for name in settings.RQ_QUEUE_NAMES]
-    SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
+from tests.fixtures.jobs import drain_queues as _drain
 
 
 @pytest.fixture(autouse=True)
