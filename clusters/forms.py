@@ -183,3 +183,57 @@ class ClusterEditForm(CredentialsForm):
 
     def clean_labels(self) -> dict[str, str]:
         return parse_labels(self.cleaned_data.get("labels", ""))
+
+
+def parse_flag_lines(text: str) -> dict[str, object]:
+    """ExternalDNS-style arguments, one per line (`--domain-filter=example.com`, `--namespace=shop`).
+
+    Repeated list flags add up, as they do on ExternalDNS's command line."""
+    from clusters.source_options import LIST_OPTIONS
+
+    values: dict[str, object] = {}
+    for number, raw in enumerate((text or "").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.lstrip("-").partition("=")
+        name = name.strip()
+        if not name:
+            raise forms.ValidationError(f"line {number}: {raw!r} is not an option (write --name=value).")
+        if name in LIST_OPTIONS:
+            existing = values.setdefault(name, [])
+            existing.extend(v for v in value.split(",") if v.strip())  # type: ignore[union-attr]
+        else:
+            values[name] = value.strip() if sep else "true"
+    return values
+
+
+def format_flag_lines(mapping: dict[str, object]) -> str:
+    lines = []
+    for name, value in mapping.items():
+        if isinstance(value, list):
+            lines += [f"--{name}={v}" for v in value]
+        elif value is True:
+            lines.append(f"--{name}")
+        else:
+            lines.append(f"--{name}={str(value).lower() if isinstance(value, bool) else value}")
+    return "\n".join(lines)
+
+
+class SourceOptionsForm(forms.Form):
+    options = forms.CharField(
+        required=False,
+        label="Source options",
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "mono"}),
+        help_text="ExternalDNS's flags, one per line, e.g. --domain-filter=example.com, --namespace=shop, "
+        "--publish-internal-services. Paste the arguments your ExternalDNS runs with.",
+    )
+
+    def clean_options(self):
+        from clusters.source_options import SourceOptions
+
+        mapping = parse_flag_lines(self.cleaned_data.get("options", ""))
+        try:
+            return SourceOptions.from_mapping(mapping)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None

@@ -74,3 +74,23 @@ def connection_test_run(*, test_id: int) -> None:
     ConnectionTest.objects.filter(id=test.id).update(
         status=ConnectionTest.Status.DONE, kubeconfig_encrypted="", result=result.__dict__
     )
+
+
+@register_job(queue="discovery")
+def cluster_resync(*, cluster_id: int) -> None:
+    """Relist one cluster and replace its endpoints (a watch can miss nothing that this does not repair)."""
+    from clusters import discovery
+    from clusters.watch import endpoints_changed
+
+    state, changed = discovery.sync_cluster(cluster_id)
+    if state is not None and changed:
+        endpoints_changed(cluster_id, changed)
+
+
+@register_job(queue="discovery")
+def clusters_resync_all() -> None:
+    for cluster_id in Cluster.objects.filter(enabled=True).values_list("id", flat=True):
+        enqueue("cluster_resync", cluster_id=cluster_id)
+
+
+periodic("clusters_resync_all", every=300)

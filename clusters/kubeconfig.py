@@ -36,8 +36,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 MAX_BYTES = 1024 * 1024
-# A kubeconfig nests six levels deep (users[].user.exec.env[].value); 64 is far beyond any real one and keeps
-# PyYAML's recursive composer well inside Python's recursion limit.
+# A kubeconfig nests about eight levels deep (users[].user.exec.env[].value); 64 is far beyond any real one
+# and keeps PyYAML's recursive composer well inside Python's recursion limit.
 MAX_DEPTH = 64
 # Values after alias expansion. A 1 MiB document without aliases holds at most ~520,000 values
 # ("[1,1,1,...]"), so only alias expansion ("billion laughs") reaches this.
@@ -104,7 +104,7 @@ class ClusterAccess:
 
     @property
     def auth_kind(self) -> str:
-        """ "token", "client certificate", "EKS token" (or "token + client certificate")."""
+        """How it authenticates: "token", "client certificate", "EKS token", "token + client certificate"."""
         if self.needs_eks_token:
             return "EKS token"
         kinds = []
@@ -302,6 +302,21 @@ class _BoundedSafeLoader(
         finally:
             self._depth -= 1
 
+    def compose_mapping_node(self, anchor: Any) -> Any:
+        # kubectl's YAML reader refuses a key written twice; PyYAML would keep the last one silently, so the
+        # portal could use another token than the one a reviewer sees first
+        node = super().compose_mapping_node(anchor)
+        seen: set[tuple[str, str]] = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if (key.tag, key.value) in seen:
+                    raise yaml.composer.ComposerError(
+                        "while reading a mapping", node.start_mark, f"found the key {_show(key.value)} twice",
+                        key.start_mark,
+                    )  # fmt: skip
+                seen.add((key.tag, key.value))
+        return node
+
     def compose_document(self) -> Any:
         node = super().compose_document()
         if self._aliases:  # without aliases, size and depth are bounded by the file and compose_node
@@ -368,9 +383,7 @@ def _check_expansion(root: yaml.Node) -> None:
 def _load(text: str | bytes) -> Any:
     if isinstance(text, str):
         if len(text) > MAX_BYTES:  # every character is at least one byte: no need to encode 100 MB to say so
-            raise _too_big(
-                len(text.encode("utf-8", "surrogatepass")) if len(text) < 4 * MAX_BYTES else len(text)
-            )
+            raise _too_big()
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError as exc:
@@ -382,7 +395,7 @@ def _load(text: str | bytes) -> Any:
     else:
         raise TypeError(f"a kubeconfig is str or bytes, not {type(text).__name__}")
     if len(data) > MAX_BYTES:
-        raise _too_big(len(data))
+        raise _too_big()
     loader = None
     try:
         loader = _BoundedSafeLoader(data)  # the reader may refuse the bytes already here
@@ -406,14 +419,9 @@ def _load(text: str | bytes) -> Any:
             loader.dispose()
 
 
-def _too_big(size: int) -> KubeconfigError:
+def _too_big() -> KubeconfigError:
     return KubeconfigError(
-        [
-            Problem(
-                FILE,
-                f"the file is over 1 MiB ({size:,} bytes); a kubeconfig may be at most {MAX_BYTES:,} bytes",
-            )
-        ]
+        [Problem(FILE, f"the file is over 1 MiB: a kubeconfig may be at most {MAX_BYTES:,} bytes")]
     )
 
 

@@ -56,6 +56,14 @@ class Cluster(models.Model):
     node_count = models.PositiveIntegerField(null=True, blank=True)
     missing_permissions = models.JSONField(default=list, blank=True)
 
+    # Discovery: ExternalDNS's source flags for this cluster (clusters.source_options), and its freshness.
+    source_options = models.JSONField(default=dict, blank=True)
+    # An unreachable cluster is not an empty cluster: while stale, its endpoints are frozen, never deleted.
+    is_stale = models.BooleanField(default=False)
+    stale_since = models.DateTimeField(null=True, blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_sync_error = models.TextField(blank=True)
+
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -132,6 +140,43 @@ def _register_kubeconfig_secrets(text: str) -> None:
         for key in ("token", "client-key-data", "password"):
             if isinstance(data.get(key), str):
                 register_secret(data[key])
+
+
+class DiscoveredObject(models.Model):
+    """A Service or Ingress of a cluster as discovery last saw it: what it publishes, or why not."""
+
+    class Kind(models.TextChoices):
+        SERVICE = "Service", "Service"
+        INGRESS = "Ingress", "Ingress"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="discovered")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    namespace = models.CharField(max_length=253)
+    name = models.CharField(max_length=253)
+    uid = models.CharField(max_length=64, blank=True)
+    resource_version = models.CharField(max_length=64, blank=True)
+    annotation_prefix = models.CharField(max_length=100, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    skipped_reason = models.TextField(blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["cluster", "kind", "namespace", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "kind", "namespace", "name"], name="discovered_object_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["cluster", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id}:{self.kind}/{self.namespace}/{self.name}"
+
+    @property
+    def resource(self) -> str:
+        return f"{self.kind.lower()}/{self.namespace}/{self.name}"
 
 
 class ClusterCheck(models.Model):

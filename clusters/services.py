@@ -6,12 +6,20 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from django.db import transaction
 from django.utils import timezone
 
 from clusters.checks import CheckResult
 from clusters.kube import ClusterClient, EksCredentials
-from clusters.kubeconfig import ClusterAccess, KubeconfigError, Problem, fingerprint, parse_kubeconfig
+from clusters.kubeconfig import (
+    ClusterAccess,
+    KubeconfigError,
+    Problem,
+    fingerprint,
+    parse_kubeconfig,
+    to_kubeconfig,
+)
 from clusters.models import Cluster, ClusterCheck, ConnectionTest
 from dnsportal import crypto, queue
 from dnsportal.audit import audit_record
@@ -62,7 +70,8 @@ def validate_credentials(creds: Credentials) -> ClusterAccess:
 
 
 def _apply_credentials(cluster: Cluster, creds: Credentials, access: ClusterAccess) -> None:
-    cluster.kubeconfig = creds.kubeconfig
+    # Only the chosen context's cluster and user are kept: other contexts' credentials are not ours to hold.
+    cluster.kubeconfig = yaml.safe_dump(to_kubeconfig(access), sort_keys=False)
     cluster.context = access.context
     cluster.server = access.server
     cluster.fingerprint = fingerprint(access)
@@ -237,3 +246,18 @@ def connection_test_create(*, actor: Any, creds: Credentials) -> ConnectionTest:
     )
     queue.enqueue("connection_test_run", actor=actor, test_id=test.id)
     return test
+
+
+@transaction.atomic
+def cluster_set_source_options(*, actor: Any, cluster_id: int, options: Any) -> Cluster:
+    """Store a cluster's source options (a SourceOptions); the watch restarts it and a resync applies them."""
+    cluster = Cluster.objects.select_for_update().get(id=cluster_id)
+    before = cluster.source_options
+    after = options.changed()
+    if before == after:
+        return cluster
+    cluster.source_options = after
+    cluster.save(update_fields=["source_options", "updated_at"])
+    audit_record(actor=actor, action="cluster.source_options", obj=cluster, before=before, after=after)
+    queue.enqueue("cluster_resync", actor=actor, cluster_id=cluster.id)
+    return cluster

@@ -14,6 +14,7 @@ urlpatterns = [
     path("<slug:name>/check/", views.cluster_check, name="cluster-check"),
     path("<slug:name>/enabled/", views.cluster_set_enabled, name="cluster-set-enabled"),
     path("<slug:name>/delete/", views.cluster_delete, name="cluster-delete"),
+    path("<slug:name>/options/", views.cluster_source_options, name="cluster-source-options"),
 ]
 # Names a cluster cannot take, because they are pages of their own.
 RESERVED_NAMES = {"register", "test-connection"}

@@ -2,13 +2,20 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from clusters import services
-from clusters.forms import ClusterEditForm, ClusterRegisterForm, CredentialsForm, format_labels
+from clusters.forms import (
+    ClusterEditForm,
+    ClusterRegisterForm,
+    CredentialsForm,
+    SourceOptionsForm,
+    format_flag_lines,
+    format_labels,
+)
 from clusters.kubeconfig import KubeconfigError, redacted_summary
 from clusters.models import Cluster, ConnectionTest
 from dnsportal.errors import PortalError
@@ -28,6 +35,7 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
     health = request.GET.get("health", "")
     if health in Cluster.Health.values:
         clusters = clusters.filter(health=health)
+    clusters = clusters.annotate(endpoint_count=Count("endpoints", distinct=True)).order_by("name")
     page = Paginator(clusters, PAGE_SIZE).get_page(request.GET.get("page"))
     ctx = {
         "page": page,
@@ -92,8 +100,39 @@ def connection_test_detail(request: HttpRequest, test_id: int) -> HttpResponse:
 @role_required(VIEW)
 def cluster_detail(request: HttpRequest, name: str) -> HttpResponse:
     cluster = get_object_or_404(Cluster, name=name)
-    checks = cluster.checks.all()[:20]
-    return render(request, "clusters/cluster_detail.html", {"cluster": cluster, "checks": checks})
+    ctx = {
+        "cluster": cluster,
+        "checks": cluster.checks.all()[:20],
+        "endpoint_count": cluster.endpoints.count(),
+        "private_count": cluster.endpoints.filter(has_private_target=True).count(),
+        "error_objects": cluster.discovered.exclude(errors=[]).count(),
+        "options_form": SourceOptionsForm(initial={"options": format_flag_lines(cluster.source_options)}),
+    }
+    return render(request, "clusters/cluster_detail.html", ctx)
+
+
+@require_POST
+@role_required(ADMINISTER)
+def cluster_source_options(request: HttpRequest, name: str) -> HttpResponse:
+    cluster = get_object_or_404(Cluster, name=name)
+    form = SourceOptionsForm(request.POST)
+    if form.is_valid():
+        services.cluster_set_source_options(
+            actor=request.user, cluster_id=cluster.id, options=form.cleaned_data["options"]
+        )
+        messages.success(
+            request, f"Source options of {cluster.name} saved; its endpoints are being recomputed."
+        )
+        return redirect("clusters:cluster-detail", name=cluster.name)
+    ctx = {
+        "cluster": cluster,
+        "checks": cluster.checks.all()[:20],
+        "endpoint_count": cluster.endpoints.count(),
+        "private_count": cluster.endpoints.filter(has_private_target=True).count(),
+        "error_objects": cluster.discovered.exclude(errors=[]).count(),
+        "options_form": form,
+    }
+    return render(request, "clusters/cluster_detail.html", ctx, status=422)
 
 
 @require_http_methods(["GET", "POST"])

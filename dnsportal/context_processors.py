@@ -4,6 +4,7 @@ from django.http import HttpRequest
 NAV = [
     ("dashboard", "Dashboard"),
     ("clusters:cluster-list", "Clusters"),
+    ("records:endpoint-list", "Endpoints"),
     ("records:zone-list", "Zones"),
     ("records:record-list", "Records"),
     ("records:changeset-list", "Changes"),

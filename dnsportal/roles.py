@@ -50,3 +50,28 @@ def role_required(perm: str) -> Callable:
         return wrapped
 
     return decorator
+
+
+def ensure_roles(apps=None) -> None:
+    """Create the role groups with their permissions (idempotent).
+
+    The data migration calls it with the historical app registry; tests call it again after a transactional
+    test's flush has emptied the tables the migration filled.
+    """
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    registry = apps or global_apps
+    app_config = registry.get_app_config("dnsportal")
+    if apps is not None:
+        # Historical app configs have no models module, which create_permissions needs to see.
+        app_config.models_module = True
+    create_permissions(app_config, apps=registry, verbosity=0)
+    if apps is not None:
+        app_config.models_module = None
+    group_model = registry.get_model("auth", "Group")
+    permission_model = registry.get_model("auth", "Permission")
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        perms = permission_model.objects.filter(content_type__app_label="dnsportal", codename__in=codenames)
+        group.permissions.add(*perms)

@@ -1,7 +1,8 @@
 """`make up`: the whole portal on the embedded defaults, in the foreground, until Ctrl-C.
 
 Starts Redis (unless REDIS_URL already answers), migrates, creates a demo admin on first start (printing its
-password once), then runs web + worker + scheduler. Ctrl-C or SIGTERM stops every one of them; if any of them
+password once), then runs web + worker + scheduler + watch (and, with DNSPORTAL_DEMO=1, three real demo
+clusters, registered). Ctrl-C or SIGTERM stops every one of them; if any of them
 dies, the others are stopped too, so nothing is left half-running.
 """
 
@@ -34,6 +35,24 @@ def _spawn(name: str, args: list[str]) -> subprocess.Popen:
     return subprocess.Popen(
         [PY, str(ROOT / "manage.py"), *args], cwd=ROOT, start_new_session=True, preexec_fn=_die_with_parent
     )
+
+
+def _start_demo(directory: Path) -> subprocess.Popen:
+    """Three real demo clusters (kube-apiserver + etcd), seeded like the seed article, then registered."""
+    subprocess.run([str(ROOT / "tools/kube_sandbox/build.sh")], check=True)
+    state = directory / "sandbox.json"
+    state.unlink(missing_ok=True)
+    print("[up] starting the demo clusters eks-us-east-1, rke2-dc1, k3s-edge", flush=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "tools.kube_sandbox", "demo", "--dir", str(directory)], cwd=ROOT, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while not state.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise subprocess.CalledProcessError(proc.returncode or 1, ["tools.kube_sandbox", "demo"])
+        time.sleep(0.2)
+    _manage("register_demo_clusters", str(state))
+    return proc
 
 
 def _stop(procs: dict[str, subprocess.Popen], timeout: float = 10.0) -> None:
@@ -94,6 +113,9 @@ def main() -> int:
             "worker", ["rqworker", "default", "discovery", "dns", "verify", "--with-scheduler"]
         )
         procs["scheduler"] = _spawn("scheduler", ["scheduler"])
+        procs["watch"] = _spawn("watch", ["watch"])
+        if os.environ.get("DNSPORTAL_DEMO", "").lower() in {"1", "true", "yes"}:
+            procs["demo-clusters"] = _start_demo(data_dir / "kube")
         url = f"http://{'127.0.0.1' if bind in {'0.0.0.0', '::'} else bind}:{port}/"  # noqa: S104
         deadline = time.monotonic() + 60
         while not stopping and time.monotonic() < deadline:

@@ -110,7 +110,7 @@ def test_make_up_serves_the_portal_and_ctrl_c_stops_everything(portal, page):
 
     proc = portal["proc"]
     pids = _session_pids(proc.pid) | _descendants(proc.pid)
-    assert len(pids) >= 5, pids  # make, supervisor, redis, web, worker, scheduler
+    assert len(pids) >= 6, pids  # make, supervisor, redis, web, worker, scheduler, watch
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
     proc.wait(30)  # make itself reports the interrupt (exit 2); what matters is that everything stopped
     deadline = time.monotonic() + 15

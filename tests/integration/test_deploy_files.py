@@ -39,7 +39,7 @@ def test_compose_file_validates():
         assert out.returncode == 0, out.stderr
     compose = _compose()
     services = compose["services"]
-    assert set(services) >= {"postgres", "redis", "migrate", "web", "worker", "scheduler"}
+    assert set(services) >= {"postgres", "redis", "migrate", "web", "worker", "scheduler", "watch"}
     assert services["postgres"]["image"].startswith("postgres:")
     assert services["redis"]["image"].startswith("redis:")
     for name in ("postgres", "redis", "web"):
@@ -62,8 +62,9 @@ def test_compose_portal_services_share_image_and_environment():
             "--with-scheduler",
         ],
         "scheduler": ["python", "manage.py", "scheduler"],
+        "watch": ["python", "manage.py", "watch"],
     }
-    for name in ("migrate", "web", "worker", "scheduler"):
+    for name in ("migrate", "web", "worker", "scheduler", "watch"):
         svc = services[name]
         assert svc["build"] == "." and svc["image"] == "dnsportal:latest"
         env = svc["environment"]
@@ -78,7 +79,7 @@ def test_compose_portal_services_share_image_and_environment():
     assert services["web"]["command"][0] == "gunicorn"
     assert services["web"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     # Every command names a management command that exists.
-    for name in ("migrate", "worker", "scheduler"):
+    for name in ("migrate", "worker", "scheduler", "watch"):
         command = services[name]["command"][2]
         out = subprocess.run(
             [str(ROOT / ".venv/bin/python"), "manage.py", "help", command],

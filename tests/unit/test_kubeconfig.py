@@ -267,6 +267,12 @@ def test_unreadable_text_is_not_yaml(text):
     assert_problem(text, "(file)", "not readable as YAML text")
 
 
+def test_a_key_written_twice_is_refused_as_kubectl_does():
+    text = dump(kubeconfig()).replace(f"    token: {TOKEN}\n", f"    token: {TOKEN}\n    token: other\n")
+    found = assert_problem(text, "(file)", "found the key 'token' twice")
+    assert "line 12, column 5" in found[0].message
+
+
 def test_two_documents_are_not_one_kubeconfig():
     assert_problem(dump(kubeconfig()) + "---\n" + dump(kubeconfig()), "(file)", "expected a single document")
 

@@ -297,7 +297,8 @@ def mutated(draw: st.DrawFn) -> Any:
         if key in body and draw(st.booleans()):
             del body[key]
         else:
-            body[key] = draw(field_values)
+            # a copy: sampled_from hands out the same object each time, and later mutations edit in place
+            body[key] = copy.deepcopy(draw(field_values))
     for _ in range(draw(st.integers(0, 2))):
         parent, key, node = None, None, root
         while isinstance(node, dict | list) and node:
@@ -309,13 +310,13 @@ def mutated(draw: st.DrawFn) -> Any:
             if draw(st.integers(0, 3)) == 0:  # stop here; otherwise go deeper
                 break
         if parent is None:
-            root = draw(nasty)
+            root = copy.deepcopy(draw(nasty))
             continue
         action = draw(st.sampled_from(["delete", "replace", "wrap"]))
         if action == "delete":
             del parent[key]
         elif action == "replace":
-            parent[key] = draw(nasty)
+            parent[key] = copy.deepcopy(draw(nasty))
         else:
             parent[key] = [node]
     return root

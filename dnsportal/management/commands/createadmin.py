@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from dnsportal.audit import audit_record
+from dnsportal.roles import ensure_roles
 
 
 class Command(BaseCommand):
@@ -30,6 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, username: str, email: str, if_missing: bool, **options) -> None:
         User = get_user_model()
+        ensure_roles()
         admin_group = Group.objects.get(name="admin")
         if if_missing and (User.objects.filter(is_superuser=True).exists() or admin_group.user_set.exists()):
             self.stdout.write("An admin already exists; no new account was created.")

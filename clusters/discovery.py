@@ -1,0 +1,472 @@
+"""Discovery: read a cluster's Services and Ingresses (and the Nodes, Pods, EndpointSlices they need), turn
+them into endpoints with the pure core (`clusters.endpoints`) and store the rows.
+
+Two ways in, one way to store:
+- `sync_cluster`: a full list of every kind (paginated), then the cluster's rows are replaced in one
+  transaction (the periodic resync job, and the watch process when it starts or after 410 Gone);
+- `ClusterState.apply_event`: one watch event changes one object (or the Services that depend on a Node, Pod
+  or EndpointSlice), and only that object's rows are rewritten.
+
+An unreachable cluster is not an empty cluster: when listing fails, nothing is deleted; the cluster is marked
+stale (and its endpoints stay as they were) until a list succeeds again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from kubernetes import client as k8s
+from kubernetes.watch.watch import iter_resp_lines
+
+from clusters.endpoints import (
+    Inventory,
+    ObjectResult,
+    inventory_kinds,
+    object_endpoints,
+    object_key,
+    private_targets,
+    service_selects,
+    slice_service,
+)
+from clusters.kube import ClusterClient, describe_error
+from clusters.models import Cluster, DiscoveredObject
+from clusters.source_options import SourceOptions
+from dnsportal.audit import audit_record
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 500
+SOURCE_KINDS = ("Service", "Ingress")
+INVENTORY_KINDS = ("Node", "Pod", "EndpointSlice")
+ALL_KINDS = SOURCE_KINDS + INVENTORY_KINDS
+
+# (API class, list across namespaces, list in one namespace or None for cluster-scoped kinds)
+_LISTERS: dict[str, tuple[type, str, str | None]] = {
+    "Service": (k8s.CoreV1Api, "list_service_for_all_namespaces", "list_namespaced_service"),
+    "Ingress": (k8s.NetworkingV1Api, "list_ingress_for_all_namespaces", "list_namespaced_ingress"),
+    "Node": (k8s.CoreV1Api, "list_node", None),
+    "Pod": (k8s.CoreV1Api, "list_pod_for_all_namespaces", "list_namespaced_pod"),
+    "EndpointSlice": (
+        k8s.DiscoveryV1Api,
+        "list_endpoint_slice_for_all_namespaces",
+        "list_namespaced_endpoint_slice",
+    ),
+}
+
+
+class Gone(Exception):
+    """The watch's resourceVersion is too old (HTTP 410): relist."""
+
+
+def _lister(cc: ClusterClient, kind: str, namespace: str) -> Callable[..., Any]:
+    api_class, all_ns, one_ns = _LISTERS[kind]
+    api = api_class(cc.api)
+    if namespace and one_ns:
+        method = getattr(api, one_ns)
+        return lambda **kw: method(namespace, **kw)
+    return getattr(api, all_ns)
+
+
+def list_kind(cc: ClusterClient, kind: str, namespace: str = "") -> tuple[list[dict], str]:
+    """Every object of `kind` as plain dicts (the API's JSON, camelCase), and the list's resourceVersion.
+
+    Pages of 500 with `continue` tokens; the raw JSON is parsed directly (the client's model classes would
+    cost more than the rest of discovery together).
+    """
+    lister = _lister(cc, kind, namespace)
+    items: list[dict] = []
+    token = None
+    while True:
+        kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_preload_content": False}
+        if token:
+            kwargs["_continue"] = token
+        response = lister(**kwargs)
+        page = json.loads(response.data)
+        for item in page.get("items") or []:
+            item.setdefault("kind", kind)
+            items.append(item)
+        meta = page.get("metadata") or {}
+        token = meta.get("continue")
+        if not token:
+            return items, meta.get("resourceVersion", "")
+
+
+def watch_kind(
+    cc: ClusterClient,
+    kind: str,
+    namespace: str,
+    resource_version: str,
+    *,
+    timeout_seconds: int = 240,
+    track: Callable[[Any], None] | None = None,
+) -> Iterator[dict]:
+    """Watch events of `kind` from `resource_version` as plain dicts; BOOKMARKs included; raises Gone on 410.
+
+    `track` receives the open HTTP response, so another thread can close it to end the watch at once.
+    """
+    lister = _lister(cc, kind, namespace)
+    response = lister(
+        watch=True,
+        resource_version=resource_version,
+        allow_watch_bookmarks=True,
+        timeout_seconds=timeout_seconds,
+        _preload_content=False,
+        _request_timeout=(cc.timeout[0], timeout_seconds + 30),
+    )
+    if track is not None:
+        track(response)
+    try:
+        for line in iter_resp_lines(response):
+            if not line:
+                continue
+            event = json.loads(line)
+            if event.get("type") == "ERROR":
+                status = event.get("object") or {}
+                if status.get("code") == 410:
+                    raise Gone(status.get("message", "resourceVersion too old"))
+                raise k8s.exceptions.ApiException(
+                    status=status.get("code", 500), reason=status.get("message")
+                )
+            obj = event.get("object") or {}
+            obj.setdefault("kind", kind)
+            yield event
+    finally:
+        response.close()
+        response.release_conn()
+
+
+@dataclass
+class ClusterState:
+    """What discovery knows of one cluster: its objects, its inventory, and the resourceVersion per kind."""
+
+    cluster_id: int
+    cluster_name: str
+    options: SourceOptions
+    sources: dict[tuple[str, str, str], dict] = field(default_factory=dict)  # (kind, ns, name) -> object
+    inventory: Inventory = field(default_factory=Inventory)
+    versions: dict[str, str] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def compute(self, kind: str, obj: dict) -> ObjectResult:
+        return object_endpoints(obj, self.inventory, self.options, kind=kind, cluster=self.cluster_name)
+
+    def dependents(self, kind: str, obj: dict) -> list[tuple[str, str, str]]:
+        """Services whose endpoints change when this Node, Pod or EndpointSlice changes."""
+        out = []
+        if kind == "EndpointSlice":
+            owner = slice_service(obj)
+            if owner and ("Service", *owner) in self.sources:
+                out.append(("Service", *owner))
+            return out
+        for key, svc in self.sources.items():
+            if key[0] != "Service" or kind not in inventory_kinds(svc, self.options):
+                continue
+            if kind == "Node" or service_selects(svc, obj):
+                out.append(key)
+        return out
+
+    def apply_event(self, kind: str, event_type: str, obj: dict) -> list[ObjectResult | tuple[str, str, str]]:
+        """Update the caches for one watch event; returns what to store: results, or keys of gone objects."""
+        with self.lock:
+            ns, name = object_key(obj)
+            if kind in SOURCE_KINDS:
+                key = (kind, ns, name)
+                if event_type == "DELETED":
+                    self.sources.pop(key, None)
+                    return [key]
+                self.sources[key] = obj
+                return [self.compute(kind, obj)]
+            if event_type == "DELETED":
+                affected = self.dependents(kind, obj)
+                self.inventory.delete(obj, kind=kind)
+            else:
+                self.inventory.upsert(obj, kind=kind)
+                affected = self.dependents(kind, obj)
+            return [self.compute("Service", self.sources[key]) for key in affected]
+
+
+def needed_inventory(options: SourceOptions, services: Iterable[dict]) -> set[str]:
+    kinds: set[str] = set()
+    for svc in services:
+        kinds |= inventory_kinds(svc, options)
+    return kinds
+
+
+def full_list(cc: ClusterClient, state: ClusterState) -> list[ObjectResult]:
+    """List every kind and rebuild the state; returns one result per Service and Ingress."""
+    namespace = state.options.namespace
+    objects: dict[str, list[dict]] = {}
+    versions: dict[str, str] = {}
+    for kind in SOURCE_KINDS:
+        objects[kind], versions[kind] = list_kind(cc, kind, namespace)
+    # Nodes, Pods and EndpointSlices are read (and watched) for every cluster: a Service can become NodePort
+    # or headless at any time, and the watch must already be there when it does.
+    for kind in INVENTORY_KINDS:
+        objects[kind], versions[kind] = list_kind(cc, kind, "" if kind == "Node" else namespace)
+    with state.lock:
+        state.inventory = Inventory()
+        for kind in INVENTORY_KINDS:
+            for obj in objects[kind]:
+                state.inventory.upsert(obj, kind=kind)
+        state.sources = {(kind, *object_key(o)): o for kind in SOURCE_KINDS for o in objects[kind]}
+        state.versions = versions
+        return [state.compute(kind, obj) for (kind, _ns, _name), obj in state.sources.items()]
+
+
+def _endpoint_fields(ep: Any) -> dict[str, Any]:
+    private = private_targets(ep)
+    return {
+        "targets": list(ep.targets),
+        "ttl": ep.ttl,
+        "properties": dict(ep.provider_specific),
+        "labels": dict(ep.labels),
+        "resource": ep.resource,
+        "private_targets": private,
+        "has_private_target": bool(private),
+    }
+
+
+def _object_fields(result: ObjectResult) -> dict[str, Any]:
+    return {
+        "uid": result.uid,
+        "resource_version": result.resource_version,
+        "annotation_prefix": result.annotation_prefix,
+        "errors": [str(p) for p in result.errors],
+        "warnings": [str(p) for p in result.warnings],
+        "skipped_reason": result.skipped_reason or "",
+    }
+
+
+def store_object(cluster_id: int, result: ObjectResult) -> set[str]:
+    """Write one object's row and its endpoints; returns the DNS names whose desired state changed."""
+    from records.models import Endpoint
+
+    now = timezone.now()
+    changed: set[str] = set()
+    with transaction.atomic():
+        source, _created = DiscoveredObject.objects.update_or_create(
+            cluster_id=cluster_id,
+            kind=result.kind,
+            namespace=result.namespace,
+            name=result.name,
+            defaults={**_object_fields(result), "last_seen": now},
+        )
+        existing = {(e.dns_name, e.record_type, e.set_identifier): e for e in source.endpoints.all()}
+        wanted = {(ep.dns_name, ep.record_type, ep.set_identifier): ep for ep in result.endpoints}
+        for key in existing.keys() - wanted.keys():
+            changed.add(key[0])
+        Endpoint.objects.filter(id__in=[existing[k].id for k in existing.keys() - wanted.keys()]).delete()
+        for key, ep in wanted.items():
+            fields = _endpoint_fields(ep)
+            row = existing.get(key)
+            if row is None:
+                Endpoint.objects.create(
+                    cluster_id=cluster_id,
+                    source=source,
+                    dns_name=key[0],
+                    record_type=key[1],
+                    set_identifier=key[2],
+                    first_seen=now,
+                    last_seen=now,
+                    **fields,
+                )
+                changed.add(key[0])
+            elif any(getattr(row, f) != v for f, v in fields.items()):
+                for f, v in fields.items():
+                    setattr(row, f, v)
+                row.last_seen = now
+                row.save()
+                changed.add(key[0])
+    return changed
+
+
+def delete_object(cluster_id: int, key: tuple[str, str, str]) -> set[str]:
+    """The object is gone from the cluster (a watch DELETED event): its endpoints go too."""
+    kind, namespace, name = key
+    with transaction.atomic():
+        source = DiscoveredObject.objects.filter(
+            cluster_id=cluster_id, kind=kind, namespace=namespace, name=name
+        ).first()
+        if source is None:
+            return set()
+        names = set(source.endpoints.values_list("dns_name", flat=True))
+        source.delete()
+    return names
+
+
+def replace_cluster(cluster_id: int, results: list[ObjectResult]) -> set[str]:
+    """Replace a cluster's objects and endpoints with a full list's results, atomically.
+
+    Rows that did not change keep their ids and first_seen; the work is a handful of bulk statements whatever
+    the number of objects (5,000 Services are one read, a few bulk writes).
+    """
+    from records.models import Endpoint
+
+    now = timezone.now()
+    changed: set[str] = set()
+    with transaction.atomic():
+        Cluster.objects.select_for_update().filter(id=cluster_id).first()  # one writer per cluster at a time
+        old_sources = {
+            (s.kind, s.namespace, s.name): s for s in DiscoveredObject.objects.filter(cluster_id=cluster_id)
+        }
+        new_keys = {(r.kind, r.namespace, r.name) for r in results}
+        gone = [s.id for k, s in old_sources.items() if k not in new_keys]
+        if gone:
+            changed |= set(Endpoint.objects.filter(source_id__in=gone).values_list("dns_name", flat=True))
+            DiscoveredObject.objects.filter(id__in=gone).delete()
+        to_create, to_update = [], []
+        for result in results:
+            key = (result.kind, result.namespace, result.name)
+            fields = _object_fields(result)
+            row = old_sources.get(key)
+            if row is None:
+                to_create.append(
+                    DiscoveredObject(
+                        cluster_id=cluster_id,
+                        kind=key[0],
+                        namespace=key[1],
+                        name=key[2],
+                        first_seen=now,
+                        last_seen=now,
+                        **fields,
+                    )
+                )
+            else:
+                for f, v in fields.items():
+                    setattr(row, f, v)
+                row.last_seen = now
+                to_update.append(row)
+        DiscoveredObject.objects.bulk_create(to_create, batch_size=1000)
+        DiscoveredObject.objects.bulk_update(
+            to_update,
+            [*_object_fields(results[0]).keys(), "last_seen"] if results else ["last_seen"],
+            batch_size=1000,
+        )
+        source_ids = {
+            (s.kind, s.namespace, s.name): s.id
+            for s in DiscoveredObject.objects.filter(cluster_id=cluster_id)
+        }
+        existing = {
+            (e.source_id, e.dns_name, e.record_type, e.set_identifier): e
+            for e in Endpoint.objects.filter(cluster_id=cluster_id)
+        }
+        wanted: dict[tuple, tuple[Any, dict]] = {}
+        for result in results:
+            sid = source_ids[(result.kind, result.namespace, result.name)]
+            for ep in result.endpoints:
+                wanted[(sid, ep.dns_name, ep.record_type, ep.set_identifier)] = (ep, _endpoint_fields(ep))
+        stale = [e.id for k, e in existing.items() if k not in wanted]
+        changed |= {k[1] for k in existing if k not in wanted}
+        Endpoint.objects.filter(id__in=stale).delete()
+        create, update = [], []
+        for key, (_ep, fields) in wanted.items():
+            row = existing.get(key)
+            if row is None:
+                create.append(
+                    Endpoint(
+                        cluster_id=cluster_id,
+                        source_id=key[0],
+                        dns_name=key[1],
+                        record_type=key[2],
+                        set_identifier=key[3],
+                        first_seen=now,
+                        last_seen=now,
+                        **fields,
+                    )
+                )
+                changed.add(key[1])
+            elif any(getattr(row, f) != v for f, v in fields.items()):
+                for f, v in fields.items():
+                    setattr(row, f, v)
+                update.append(row)
+                changed.add(key[1])
+        Endpoint.objects.bulk_create(create, batch_size=1000)
+        if update:
+            Endpoint.objects.bulk_update(update, list(_endpoint_fields_names()), batch_size=1000)
+        Endpoint.objects.filter(cluster_id=cluster_id).update(last_seen=now)
+    return changed
+
+
+def _endpoint_fields_names() -> tuple[str, ...]:
+    return ("targets", "ttl", "properties", "labels", "resource", "private_targets", "has_private_target")
+
+
+def mark_fresh(cluster_id: int) -> None:
+    """A list or watch succeeded: the cluster's endpoints are current again."""
+    with transaction.atomic():
+        cluster = Cluster.objects.select_for_update().filter(id=cluster_id).first()
+        if cluster is None:
+            return
+        was_stale = cluster.is_stale
+        cluster.is_stale, cluster.stale_since = False, None
+        cluster.last_sync_at, cluster.last_sync_error = timezone.now(), ""
+        cluster.save(update_fields=["is_stale", "stale_since", "last_sync_at", "last_sync_error"])
+        if was_stale:
+            audit_record(
+                actor=None,
+                action="cluster.fresh",
+                obj=cluster,
+                before={"is_stale": True},
+                after={"is_stale": False},
+            )
+
+
+def mark_stale(cluster_id: int, error: str) -> None:
+    """Listing or watching failed: freeze the cluster's endpoints (never delete them) and say why."""
+    with transaction.atomic():
+        cluster = Cluster.objects.select_for_update().filter(id=cluster_id).first()
+        if cluster is None:
+            return
+        was_stale = cluster.is_stale
+        cluster.is_stale = True
+        cluster.stale_since = cluster.stale_since or timezone.now()
+        cluster.last_sync_error = error
+        cluster.save(update_fields=["is_stale", "stale_since", "last_sync_error"])
+        if not was_stale:
+            audit_record(
+                actor=None,
+                action="cluster.stale",
+                obj=cluster,
+                before={"is_stale": False},
+                after={"is_stale": True, "error": error},
+            )
+
+
+def state_for(cluster: Cluster) -> ClusterState:
+    return ClusterState(cluster.id, cluster.name, SourceOptions.from_mapping(cluster.source_options))
+
+
+def sync_cluster(cluster_id: int, state: ClusterState | None = None) -> tuple[ClusterState | None, set[str]]:
+    """Full relist of one cluster into its rows. On failure the cluster is marked stale and its rows kept."""
+    from clusters.services import client_for
+
+    cluster = Cluster.objects.filter(id=cluster_id).first()
+    if cluster is None or not cluster.enabled:
+        return None, set()
+    state = state or state_for(cluster)
+    try:
+        with client_for(cluster) as cc:
+            results = full_list(cc, state)
+    except Exception as exc:
+        error = describe_error(exc, cluster.server)
+        log.warning("cluster %s: list failed, endpoints frozen: %s", cluster.name, error)
+        mark_stale(cluster.id, error)
+        return None, set()
+    changed = replace_cluster(cluster.id, results)
+    mark_fresh(cluster.id)
+    errors = sum(1 for r in results if r.errors)
+    log.info(
+        "cluster %s: %d objects, %d with errors, %d names changed",
+        cluster.name,
+        len(results),
+        errors,
+        len(changed),
+    )
+    return state, changed

@@ -1,0 +1,305 @@
+"""The `watch` process: a Kubernetes watch per cluster and kind, applied to endpoint rows as events arrive.
+
+One leader at a time across replicas: a Redis key with an expiry, renewed while the leader lives. A standby
+polls for it and takes over when the leader stops renewing (killed, partitioned), within LOCK_TTL_S plus one
+poll. Each cluster starts with a full list (its rows replaced atomically), then watches every kind from the
+list's resourceVersion; a dropped watch resumes from the last resourceVersion seen, a 410 Gone relists.
+A cluster that cannot be reached is marked stale and keeps its endpoints, and is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from django.db import close_old_connections, connection
+from redis import Redis
+
+from clusters import discovery
+from clusters.discovery import ALL_KINDS, ClusterState, Gone
+from clusters.models import Cluster
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = "dnsportal:watch:leader"
+LOCK_TTL_S = 15
+RENEW_EVERY_S = 5
+STANDBY_POLL_S = 2
+RELOAD_EVERY_S = 5
+BACKOFF_MAX_S = 30
+
+# Renew only our own lock: a leader that lost it (expired while paused) must not extend someone else's.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class Leadership:
+    def __init__(self, redis: Redis, *, ttl_s: int = LOCK_TTL_S) -> None:
+        self.redis = redis
+        self.ttl_ms = ttl_s * 1000
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def acquire(self) -> bool:
+        return bool(self.redis.set(LOCK_KEY, self.identity, nx=True, px=self.ttl_ms))
+
+    def renew(self) -> bool:
+        return bool(self.redis.eval(_RENEW, 1, LOCK_KEY, self.identity, self.ttl_ms))
+
+    def release(self) -> None:
+        self.redis.eval(_RELEASE, 1, LOCK_KEY, self.identity)
+
+    def holder(self) -> str | None:
+        value = self.redis.get(LOCK_KEY)
+        return value.decode() if value else None
+
+
+def _fingerprint(cluster: Cluster) -> tuple:
+    """What, when it changes, means the cluster's watches must start over."""
+    return (
+        cluster.fingerprint,
+        cluster.enabled,
+        repr(sorted(cluster.source_options.items())),
+        cluster.context,
+    )
+
+
+class ClusterWatcher:
+    """Keeps one cluster's endpoint rows current: a full list, then a watch thread per kind."""
+
+    def __init__(self, cluster: Cluster, on_change: Callable[[int, set[str]], None]) -> None:
+        self.cluster_id = cluster.id
+        self.name = cluster.name
+        self.fingerprint = _fingerprint(cluster)
+        self.on_change = on_change
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"watch-{cluster.name}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self.thread.join(timeout)
+
+    def _run(self) -> None:
+        backoff = 1.0
+        try:
+            while not self.stop_event.is_set():
+                state, changed = discovery.sync_cluster(self.cluster_id)
+                if state is None:  # unreachable (marked stale) or gone/disabled
+                    if not Cluster.objects.filter(id=self.cluster_id, enabled=True).exists():
+                        return
+                    self.stop_event.wait(backoff)
+                    backoff = min(backoff * 2, BACKOFF_MAX_S)
+                    continue
+                backoff = 1.0
+                if changed:
+                    self.on_change(self.cluster_id, changed)
+                relist = self._watch_all(state)
+                if not relist:
+                    self.stop_event.wait(backoff)
+        finally:
+            connection.close()
+
+    def _watch_all(self, state: ClusterState) -> bool:
+        """Watch every kind until one of them needs a relist (True) or the watcher stops (False)."""
+        from clusters.services import client_for
+
+        cluster = Cluster.objects.get(id=self.cluster_id)
+        need_relist = threading.Event()
+        responses: set = set()
+        lock = threading.Lock()
+
+        def track(response) -> None:
+            with lock:
+                responses.add(response)
+
+        with client_for(cluster) as cc:
+            threads = [
+                threading.Thread(
+                    target=self._watch_kind,
+                    args=(cc, state, kind, need_relist, track),
+                    name=f"watch-{self.name}-{kind}",
+                    daemon=True,
+                )
+                for kind in ALL_KINDS
+            ]
+            for t in threads:
+                t.start()
+            while not (self.stop_event.is_set() or need_relist.is_set()):
+                self.stop_event.wait(0.5)
+            # End the open watches now instead of waiting for their server-side timeout.
+            with lock:
+                for response in responses:
+                    with contextlib.suppress(Exception):
+                        response.shutdown() if hasattr(response, "shutdown") else response.close()
+            for t in threads:
+                t.join(timeout=5)
+        return need_relist.is_set() and not self.stop_event.is_set()
+
+    def _watch_kind(
+        self,
+        cc,
+        state: ClusterState,
+        kind: str,
+        need_relist: threading.Event,
+        track: Callable,
+    ) -> None:
+        namespace = "" if kind == "Node" else state.options.namespace
+        failures = 0
+        try:
+            while not (self.stop_event.is_set() or need_relist.is_set()):
+                try:
+                    for event in discovery.watch_kind(
+                        cc, kind, namespace, state.versions[kind], timeout_seconds=60, track=track
+                    ):
+                        if self.stop_event.is_set() or need_relist.is_set():
+                            return
+                        failures = 0
+                        self._apply(state, kind, event)
+                except Gone:
+                    log.info("cluster %s: %s watch expired (410 Gone); relisting", self.name, kind)
+                    need_relist.set()
+                    return
+                except Exception as exc:
+                    if self.stop_event.is_set() or need_relist.is_set():
+                        return
+                    failures += 1
+                    error = discovery.describe_error(exc, cc.access.server)
+                    log.warning("cluster %s: %s watch failed (%s)", self.name, kind, error)
+                    probe = self._probe(cc)
+                    if probe is not None:
+                        # An unreachable cluster is not an empty one: freeze its endpoints until it is back,
+                        # then relist, so nothing missed while it was away goes unseen.
+                        discovery.mark_stale(self.cluster_id, probe)
+                        while not (self.stop_event.is_set() or need_relist.is_set()) and self._probe(cc):
+                            self.stop_event.wait(min(2**failures, BACKOFF_MAX_S))
+                            failures += 1
+                        need_relist.set()
+                        return
+                    # Reachable: a dropped connection; resume from the last resourceVersion seen.
+                    self.stop_event.wait(min(0.2 * 2**failures, BACKOFF_MAX_S))
+        finally:
+            connection.close()
+
+    @staticmethod
+    def _probe(cc) -> str | None:
+        """None when the API server answers; else why not (a dropped watch stream does not say)."""
+        from kubernetes import client as k8s
+
+        try:
+            k8s.VersionApi(cc.api).get_code()
+        except Exception as exc:
+            return discovery.describe_error(exc, cc.access.server)
+        return None
+
+    def _apply(self, state: ClusterState, kind: str, event: dict) -> None:
+        obj = event.get("object") or {}
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        if event.get("type") == "BOOKMARK":
+            if rv:
+                state.versions[kind] = rv
+            return
+        close_old_connections()
+        changed: set[str] = set()
+        for item in state.apply_event(kind, event.get("type", ""), obj):
+            if isinstance(item, tuple):
+                changed |= discovery.delete_object(self.cluster_id, item)
+            else:
+                changed |= discovery.store_object(self.cluster_id, item)
+        if rv:
+            state.versions[kind] = rv
+        if changed:
+            self.on_change(self.cluster_id, changed)
+
+
+class WatchManager:
+    """The leader's work: a ClusterWatcher per enabled cluster, restarted when the cluster changes."""
+
+    def __init__(self, on_change: Callable[[int, set[str]], None] | None = None) -> None:
+        self.watchers: dict[int, ClusterWatcher] = {}
+        self.on_change = on_change or endpoints_changed
+
+    def reload(self) -> None:
+        close_old_connections()
+        clusters = {c.id: c for c in Cluster.objects.filter(enabled=True)}
+        for cluster_id, watcher in list(self.watchers.items()):
+            cluster = clusters.get(cluster_id)
+            if (
+                cluster is None
+                or _fingerprint(cluster) != watcher.fingerprint
+                or not watcher.thread.is_alive()
+            ):
+                watcher.stop()
+                del self.watchers[cluster_id]
+        for cluster_id, cluster in clusters.items():
+            if cluster_id not in self.watchers:
+                watcher = ClusterWatcher(cluster, self.on_change)
+                self.watchers[cluster_id] = watcher
+                watcher.start()
+
+    def stop(self) -> None:
+        for watcher in self.watchers.values():
+            watcher.stop()
+        for watcher in self.watchers.values():
+            watcher.join(timeout=5)
+        self.watchers.clear()
+
+
+def endpoints_changed(cluster_id: int, names: set[str]) -> None:
+    """Desired state changed for these names: the zones holding them need a reconcile (issue "Route53")."""
+    from clusters.signals import endpoints_changed as signal_
+
+    signal_.send(sender=Cluster, cluster_id=cluster_id, names=frozenset(names))
+
+
+def run(redis: Redis, *, stop: threading.Event | None = None) -> None:
+    """The watch process: wait to be the leader, then keep every cluster watched until stopped."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    leadership = Leadership(redis)
+    log.info("watch %s started; waiting to lead", leadership.identity)
+    while not stop.is_set():
+        if not leadership.acquire():
+            stop.wait(STANDBY_POLL_S)
+            continue
+        log.info("watch %s is the leader", leadership.identity)
+        manager = WatchManager()
+        last_renew = last_reload = 0.0
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                if now - last_renew >= RENEW_EVERY_S:
+                    if not leadership.renew():
+                        log.warning("watch %s lost the leadership; standing by", leadership.identity)
+                        break
+                    last_renew = now
+                if now - last_reload >= RELOAD_EVERY_S:
+                    manager.reload()
+                    last_reload = now
+                stop.wait(0.5)
+        finally:
+            manager.stop()
+            leadership.release()
+    log.info("watch %s stopped", leadership.identity)
