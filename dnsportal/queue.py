@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import django_rq
@@ -64,8 +65,11 @@ def _check_kwargs(name: str, kwargs: dict[str, Any]) -> None:
             )
 
 
-def enqueue(name: str, *, actor: Any = None, **kwargs: Any) -> JobRun:
-    """Create the JobRun row now and push its id to RQ when the surrounding transaction commits."""
+def enqueue(name: str, *, actor: Any = None, delay: float = 0.0, **kwargs: Any) -> JobRun:
+    """Create the JobRun row now and push its id to RQ when the surrounding transaction commits.
+
+    `delay` (seconds) schedules it for later (RQ's scheduler, which the workers run with --with-scheduler).
+    """
     spec = JOBS.get(name)
     if spec is None:
         raise KeyError(f"no job is registered under the name {name!r}")
@@ -79,13 +83,17 @@ def enqueue(name: str, *, actor: Any = None, **kwargs: Any) -> JobRun:
         actor_name=user.get_username() if user else "system",
         request_id=request_id_var.get(),
     )
-    transaction.on_commit(lambda: push(run.id, spec.queue))
+    transaction.on_commit(lambda: push(run.id, spec.queue, delay=delay))
     return run
 
 
-def push(run_id: int, queue: str) -> None:
+def push(run_id: int, queue: str, *, delay: float = 0.0) -> None:
     # A deterministic RQ job id: pushing the same run twice is one job in Redis.
-    django_rq.get_queue(queue).enqueue(execute, run_id, job_id=f"run-{run_id}")
+    rq_queue = django_rq.get_queue(queue)
+    if delay > 0:
+        rq_queue.enqueue_in(timedelta(seconds=delay), execute, run_id, job_id=f"run-{run_id}")
+    else:
+        rq_queue.enqueue(execute, run_id, job_id=f"run-{run_id}")
 
 
 class _RowLogHandler(logging.Handler):

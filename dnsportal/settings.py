@@ -150,6 +150,12 @@ RQ_DEFAULT_TIMEOUT = env_int("RQ_DEFAULT_TIMEOUT", 900, minimum=10)
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT} for name in RQ_QUEUE_NAMES}
 RQ_SHOW_ADMIN_LINK = False
 JOB_RETENTION_DAYS = env_int("DNSPORTAL_JOB_RETENTION_DAYS", 30, minimum=1)
+# Many discovery events within this window give one reconcile of a zone.
+RECONCILE_DEBOUNCE_MS = env_int("DNSPORTAL_RECONCILE_DEBOUNCE_MS", 1000, minimum=0)
+# First wait of the exponential backoff (with jitter) after Throttling / PriorRequestNotComplete / 5xx.
+ROUTE53_BACKOFF_BASE_MS = env_int("DNSPORTAL_ROUTE53_BACKOFF_BASE_MS", 200, minimum=1)
+# The TXT owner id a newly imported zone gets; give each portal installation its own.
+DNSPORTAL_DEFAULT_OWNER_ID = env_str("DNSPORTAL_DEFAULT_OWNER_ID", "dnsportal")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from dnsportal import crypto
+from dnsportal.logging import register_secret
 from records.endpoint import Endpoint as EndpointData
 
 
@@ -53,3 +56,267 @@ class Endpoint(models.Model):
             labels=self.labels,
             cluster=cluster_name,
         )
+
+
+class ProviderAccount(models.Model):
+    """A DNS provider account (Route53): how to reach it, with its credentials encrypted."""
+
+    class CredentialKind(models.TextChoices):
+        STATIC = "static", "Access key pair"
+        ROLE = "role", "Assume a role (ARN + external id)"
+        DEFAULT = "default", "The process's default AWS credential chain"
+
+    name = models.SlugField(max_length=63, unique=True)
+    credential_kind = models.CharField(
+        max_length=10, choices=CredentialKind.choices, default=CredentialKind.STATIC
+    )
+    access_key_id = models.CharField(max_length=128, blank=True)
+    role_arn = models.CharField(max_length=2048, blank=True)
+    # The secret access key (static) or the external id (role), encrypted; shown only as a fingerprint.
+    secret_encrypted = crypto.EncryptedTextField(blank=True)
+    region = models.CharField(max_length=30, default="us-east-1")
+    endpoint_url = models.URLField(blank=True, help_text="Only for tests and compatible APIs (e.g. moto).")
+    rate = models.FloatField(
+        default=5.0, help_text="Route53 requests per second for this account, all workers."
+    )
+    burst = models.PositiveIntegerField(default=5)
+    last_check_at = models.DateTimeField(null=True, blank=True)
+    last_check_ok = models.BooleanField(null=True)
+    last_check_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def secret(self) -> str:
+        if not self.secret_encrypted:
+            return ""
+        value = crypto.decrypt(self.secret_encrypted)
+        register_secret(value)
+        return value
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = crypto.encrypt(value) if value else ""
+
+    @property
+    def secret_fingerprint(self) -> str:
+        return crypto.fingerprint(self.secret)[:12] if self.secret_encrypted else ""
+
+    def credentials(self) -> dict[str, str]:
+        """The provider's credential dict (records.providers.route53)."""
+        if self.credential_kind == self.CredentialKind.STATIC:
+            return {"kind": "static", "access_key_id": self.access_key_id, "secret_access_key": self.secret}
+        if self.credential_kind == self.CredentialKind.ROLE:
+            creds = {"kind": "role", "role_arn": self.role_arn}
+            if self.secret_encrypted:
+                creds["external_id"] = self.secret
+            return creds
+        return {"kind": "default"}
+
+    def audit_view(self) -> dict:
+        return {
+            "name": self.name,
+            "credential_kind": self.credential_kind,
+            "access_key_id": self.access_key_id,
+            "role_arn": self.role_arn,
+            "secret": self.secret_fingerprint,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+            "rate": self.rate,
+            "burst": self.burst,
+        }
+
+
+class Zone(models.Model):
+    """A hosted zone the portal may write to, owning only the records whose TXT names its owner id."""
+
+    class Policy(models.TextChoices):
+        SYNC = "sync", "sync (create, update, delete)"
+        UPSERT_ONLY = "upsert-only", "upsert-only (never delete)"
+        CREATE_ONLY = "create-only", "create-only"
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="zones")
+    provider_zone_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=253, help_text="FQDN with the trailing dot.")
+    private = models.BooleanField(default=False)
+    owner_id = models.CharField(max_length=100, default="dnsportal")
+    policy = models.CharField(max_length=12, choices=Policy.choices, default=Policy.SYNC)
+    txt_prefix = models.CharField(max_length=63, blank=True, default="_dnsportal-%{record_type}.")
+    txt_suffix = models.CharField(max_length=63, blank=True)
+    drift_interval = models.PositiveIntegerField(default=600, help_text="Seconds between full re-reads.")
+    auto_apply = models.BooleanField(default=False, help_text="Apply plans nobody needs to approve.")
+    enabled = models.BooleanField(default=True)
+
+    # The last zone state read (rows in ZoneRecord), and whether it can be trusted without a re-read.
+    state_read_at = models.DateTimeField(null=True, blank=True)
+    state_valid = models.BooleanField(default=False)
+    last_reconcile_at = models.DateTimeField(null=True, blank=True)
+    last_reconcile_error = models.TextField(blank=True)
+    last_drift_check_at = models.DateTimeField(null=True, blank=True)
+    ownership_counts = models.JSONField(default=dict, blank=True)
+    # The desired endpoints the last applied change set came from: lets the next plan say "source deleted in
+    # k3s-edge" and tell drift (the zone moved) from a change in the clusters.
+    applied_desired = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "provider_zone_id"], name="zone_unique_per_account")
+        ]
+
+    def __str__(self) -> str:
+        return self.name.rstrip(".")
+
+    @property
+    def display_name(self) -> str:
+        return self.name.rstrip(".")
+
+    def audit_view(self) -> dict:
+        return {
+            "name": self.name,
+            "provider_zone_id": self.provider_zone_id,
+            "owner_id": self.owner_id,
+            "policy": self.policy,
+            "txt_prefix": self.txt_prefix,
+            "txt_suffix": self.txt_suffix,
+            "drift_interval": self.drift_interval,
+            "auto_apply": self.auto_apply,
+            "enabled": self.enabled,
+        }
+
+
+class ZoneRecord(models.Model):
+    """One record set of a zone as last read (or as updated by an apply): the zone page's table."""
+
+    class Ownership(models.TextChoices):
+        OWNED = "owned", "owned by this portal"
+        OTHER = "other", "owned by another owner id"
+        UNOWNED = "unowned", "not owned"
+        REGISTRY = "registry", "ownership record"
+        UNMANAGED = "unmanaged", "not managed (type or name)"
+
+    zone = models.ForeignKey(Zone, on_delete=models.CASCADE, related_name="records")
+    name = models.CharField(max_length=300)
+    type = models.CharField(max_length=10)
+    set_identifier = models.CharField(max_length=128, blank=True)
+    data = models.JSONField(help_text="The record set as Route53 returns it.")
+    ownership = models.CharField(max_length=10, choices=Ownership.choices, default=Ownership.UNMANAGED)
+    owner_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["name", "type", "set_identifier"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["zone", "name", "type", "set_identifier"], name="zone_record_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.type} {self.set_identifier}".strip()
+
+    @property
+    def values(self) -> list[str]:
+        if "AliasTarget" in self.data:
+            return [f"ALIAS {self.data['AliasTarget'].get('DNSName', '')}"]
+        return [r.get("Value", "") for r in self.data.get("ResourceRecords", [])]
+
+
+class ChangeSet(models.Model):
+    """The unit of review: what will change in one zone, why, who approved, what really happened."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending review"
+        APPROVED = "approved", "Approved"
+        APPLYING = "applying", "Applying"
+        APPLIED = "applied", "Applied"
+        PARTIALLY_APPLIED = "partially_applied", "Partially applied"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"
+        SUPERSEDED = "superseded", "Superseded"
+
+    class Cause(models.TextChoices):
+        DISCOVERY = "discovery", "Clusters changed"
+        DRIFT = "drift", "Drift check"
+        MANUAL = "manual", "Reconcile requested"
+        ADOPT = "adopt", "Adoption"
+        CLUSTER_DELETE = "cluster-delete", "Cluster deleted"
+
+    zone = models.ForeignKey(Zone, on_delete=models.CASCADE, related_name="changesets")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    cause = models.CharField(max_length=20, choices=Cause.choices, default=Cause.DISCOVERY)
+    # Who caused it (asked for a reconcile, an adopt, or wrote the policy edit): never its approver.
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    fingerprint = models.CharField(max_length=64, db_index=True)
+    needs_approval = models.BooleanField(default=False)
+    approval_reasons = models.JSONField(default=list, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    conflicts = models.JSONField(default=list, blank=True)
+    skipped = models.JSONField(default=list, blank=True)
+    notes = models.JSONField(default=list, blank=True)
+    desired = models.JSONField(
+        default=list, blank=True, help_text="The endpoints the plan was computed from."
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    review_comment = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"change set #{self.pk} for {self.zone}"
+
+
+class Change(models.Model):
+    """One group of a change set: a record change and its ownership TXT change(s), applied together."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPLIED = "applied", "Applied"
+        FAILED = "failed", "Failed"
+
+    changeset = models.ForeignKey(ChangeSet, on_delete=models.CASCADE, related_name="changes")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=12)  # create / update / delete / adopt / ownership
+    name = models.CharField(max_length=300)
+    type = models.CharField(max_length=10)
+    set_identifier = models.CharField(max_length=128, blank=True)
+    reasons = models.JSONField(default=list)
+    sources = models.JSONField(default=list, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    actions = models.JSONField(help_text="[{Action, Role, ResourceRecordSet}] in apply order.")
+    replace = models.BooleanField(default=False)
+    drift = models.BooleanField(default=False)
+    needs_approval = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["changeset", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["changeset", "position"], name="change_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} {self.type}"

@@ -1,25 +1,192 @@
+from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
-from dnsportal.roles import VIEW, role_required
-from records import selectors
-from records.models import Endpoint
+from dnsportal import queue
+from dnsportal.errors import PortalError
+from dnsportal.roles import ADMINISTER, OPERATE, VIEW, role_required
+from records import selectors, services
+from records.forms import AccountForm, ImportZonesForm, ZoneForm
+from records.models import ChangeSet, Endpoint, ProviderAccount, Zone, ZoneRecord
+
+
+@role_required(VIEW)
+def account_list(request: HttpRequest) -> HttpResponse:
+    accounts = ProviderAccount.objects.annotate(zone_count=Count("zones"))
+    return render(request, "records/account_list.html", {"accounts": accounts})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMINISTER)
+def account_create(request: HttpRequest) -> HttpResponse:
+    form = AccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            account = services.account_create(actor=request.user, **form.cleaned_data)
+        except PortalError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Account {account.name} added; its connection test is running.")
+            return redirect("records:account-detail", account_id=account.id)
+    return render(request, "records/account_form.html", {"form": form}, status=422 if form.errors else 200)
+
+
+@role_required(VIEW)
+def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(ProviderAccount, id=account_id)
+    return render(
+        request,
+        "records/account_detail.html",
+        {"account": account, "zones": account.zones.all(), "import_form": ImportZonesForm()},
+    )
+
+
+@require_POST
+@role_required(ADMINISTER)
+def account_check(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(ProviderAccount, id=account_id)
+    queue.enqueue("account_check", actor=request.user, account_id=account.id)
+    messages.info(request, "Testing the connection; the result appears here in a few seconds.")
+    return redirect("records:account-detail", account_id=account.id)
+
+
+@require_POST
+@role_required(ADMINISTER)
+def account_import(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(ProviderAccount, id=account_id)
+    form = ImportZonesForm(request.POST)
+    if form.is_valid():
+        services.account_import_zones(
+            actor=request.user, account_id=account.id, domain_filter=form.cleaned_data["domain_filter"]
+        )
+        messages.info(request, "Importing the account's hosted zones; they appear below in a few seconds.")
+    return redirect("records:account-detail", account_id=account.id)
 
 
 @role_required(VIEW)
 def zone_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "records/zone_list.html", {"zones": []})
+    zones = Zone.objects.select_related("account")
+    q = request.GET.get("q", "").strip()
+    if q:
+        zones = zones.filter(name__icontains=q)
+    ctx = {"zones": zones, "q": q, "any_account": ProviderAccount.objects.exists()}
+    return render(request, "records/zone_list.html", ctx)
+
+
+RECORD_PAGE_SIZE = 100
+
+
+@role_required(VIEW)
+def zone_detail(request: HttpRequest, zone_id: int) -> HttpResponse:
+    from records.ownership import TxtNaming, explain_apex
+
+    zone = get_object_or_404(Zone.objects.select_related("account"), id=zone_id)
+    records = zone.records.all()
+    q = request.GET.get("q", "").strip()
+    if q:
+        records = records.filter(name__icontains=q)
+    ownership = request.GET.get("ownership", "")
+    if ownership in ZoneRecord.Ownership.values:
+        records = records.filter(ownership=ownership)
+    page = Paginator(records, RECORD_PAGE_SIZE).get_page(request.GET.get("page"))
+    latest = zone.changesets.order_by("-created_at").first()
+    ctx = {
+        "zone": zone,
+        "page": page,
+        "q": q,
+        "ownership": ownership,
+        "ownerships": ZoneRecord.Ownership.choices,
+        "latest": latest,
+        "latest_changes": latest.changes.all()[:50] if latest else [],
+        "apex": explain_apex(TxtNaming(prefix=zone.txt_prefix, suffix=zone.txt_suffix), zone.name),
+    }
+    return render(request, "records/zone_detail.html", ctx)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMINISTER)
+def zone_edit(request: HttpRequest, zone_id: int) -> HttpResponse:
+    zone = get_object_or_404(Zone, id=zone_id)
+    form = ZoneForm(request.POST or None, instance=Zone.objects.get(id=zone_id))
+    if request.method == "POST" and form.is_valid():
+        fields = {f: form.cleaned_data[f] for f in form.Meta.fields}
+        try:
+            services.zone_update(actor=request.user, zone_id=zone.id, **fields)
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Zone {zone} saved.")
+            return redirect("records:zone-detail", zone_id=zone.id)
+    return render(
+        request, "records/zone_edit.html", {"zone": zone, "form": form}, status=422 if form.errors else 200
+    )
+
+
+@require_POST
+@role_required(OPERATE)
+def zone_reconcile(request: HttpRequest, zone_id: int) -> HttpResponse:
+    zone = get_object_or_404(Zone, id=zone_id)
+    services.zone_reconcile_request(actor=request.user, zone_id=zone.id)
+    messages.info(
+        request, f"Reconciling {zone}: the zone is read again and a change set appears if anything differs."
+    )
+    return redirect("records:zone-detail", zone_id=zone.id)
 
 
 @role_required(VIEW)
 def record_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "records/record_list.html", {"records": []})
+    records = ZoneRecord.objects.select_related("zone")
+    q = request.GET.get("q", "").strip()
+    if q:
+        records = records.filter(name__icontains=q)
+    ownership = request.GET.get("ownership", "")
+    if ownership in ZoneRecord.Ownership.values:
+        records = records.filter(ownership=ownership)
+    page = Paginator(records, RECORD_PAGE_SIZE).get_page(request.GET.get("page"))
+    ctx = {
+        "page": page,
+        "q": q,
+        "ownership": ownership,
+        "ownerships": ZoneRecord.Ownership.choices,
+        "any_zone": Zone.objects.exists(),
+    }
+    return render(request, "records/record_list.html", ctx)
 
 
 @role_required(VIEW)
 def changeset_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "records/changeset_list.html", {"changesets": []})
+    changesets = ChangeSet.objects.select_related("zone", "requested_by", "approved_by")
+    zone = request.GET.get("zone", "")
+    if zone.isdigit():
+        changesets = changesets.filter(zone_id=int(zone))
+    status = request.GET.get("status", "")
+    if status in ChangeSet.Status.values:
+        changesets = changesets.filter(status=status)
+    author = request.GET.get("author", "").strip()
+    if author:
+        changesets = changesets.filter(requested_by__username=author)
+    page = Paginator(changesets, 50).get_page(request.GET.get("page"))
+    ctx = {
+        "page": page,
+        "zone": zone,
+        "status": status,
+        "author": author,
+        "statuses": ChangeSet.Status.choices,
+        "zones": Zone.objects.all(),
+        "any_changeset": ChangeSet.objects.exists(),
+    }
+    return render(request, "records/changeset_list.html", ctx)
+
+
+@role_required(VIEW)
+def changeset_detail(request: HttpRequest, changeset_id: int) -> HttpResponse:
+    cs = get_object_or_404(
+        ChangeSet.objects.select_related("zone", "requested_by", "approved_by"), id=changeset_id
+    )
+    return render(request, "records/changeset_detail.html", {"cs": cs, "changes": cs.changes.all()})
 
 
 @role_required(VIEW)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django import forms
+
+from records.models import ProviderAccount, Zone
+
+
+class AccountForm(forms.Form):
+    name = forms.SlugField(max_length=63, help_text="A short id, e.g. aws-prod.")
+    credential_kind = forms.ChoiceField(choices=ProviderAccount.CredentialKind.choices, label="Credentials")
+    access_key_id = forms.CharField(required=False, label="Access key id")
+    secret = forms.CharField(
+        required=False,
+        label="Secret access key (or the external id of the role)",
+        widget=forms.PasswordInput(render_value=False),
+    )
+    role_arn = forms.CharField(required=False, label="Role ARN")
+    region = forms.CharField(initial="us-east-1")
+    endpoint_url = forms.URLField(
+        assume_scheme="https",
+        required=False,
+        label="Endpoint URL",
+        help_text="Leave empty for AWS; only for tests and compatible APIs.",
+    )
+    rate = forms.FloatField(
+        initial=5.0,
+        min_value=0.1,
+        max_value=50,
+        help_text="Requests per second to Route53 for this account, shared by every worker.",
+    )
+    burst = forms.IntegerField(initial=5, min_value=1, max_value=100)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        kind = data.get("credential_kind")
+        if kind == ProviderAccount.CredentialKind.STATIC and not (
+            data.get("access_key_id") and data.get("secret")
+        ):
+            self.add_error("secret", "An access key pair needs both the key id and the secret.")
+        if kind == ProviderAccount.CredentialKind.ROLE and not data.get("role_arn", "").startswith("arn:"):
+            self.add_error("role_arn", "Give the role's ARN, e.g. arn:aws:iam::123456789012:role/dnsportal.")
+        return data
+
+
+class ImportZonesForm(forms.Form):
+    domain_filter = forms.CharField(
+        required=False, help_text="Only zones under these domains (comma-separated)."
+    )
+
+    def clean_domain_filter(self) -> list[str]:
+        return [
+            d.strip().lower().rstrip(".") for d in self.cleaned_data["domain_filter"].split(",") if d.strip()
+        ]
+
+
+class ZoneForm(forms.ModelForm):
+    class Meta:
+        model = Zone
+        fields = ["owner_id", "policy", "txt_prefix", "txt_suffix", "drift_interval", "auto_apply", "enabled"]
+        help_texts = {
+            "owner_id": "The TXT owner id the portal writes in this zone; never an ExternalDNS instance's.",
+            "txt_prefix": "Where ownership TXT records go. The default keeps the apex's TXT inside the zone.",
+        }
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("txt_prefix") and data.get("txt_suffix"):
+            raise forms.ValidationError(
+                "Set a TXT prefix or a TXT suffix, not both (as ExternalDNS requires)."
+            )
+        return data

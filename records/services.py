@@ -1,0 +1,355 @@
+"""Writes of the records app: one function per intent, one transaction, the audit row inside.
+
+Also the thin glue between rows and the pure core: the zone's configuration for the plan engine, its desired
+endpoints, and its stored state (the last read of the zone, kept current by applies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from dnsportal import queue
+from dnsportal.audit import audit_record
+from dnsportal.errors import PortalError
+from records.endpoint import Endpoint as EndpointData
+from records.models import Change, ChangeSet, Endpoint, ProviderAccount, Zone, ZoneRecord
+from records.ownership import EXTERNAL_DNS_TXT_NAMING, TxtNaming, parse_ownership_value
+from records.plan import Plan, ZoneConfig, record_owners
+from records.recordset import RecordKey, RecordSet, recordset_from_route53
+
+
+def provider_for(account: ProviderAccount):
+    """The account's provider, sharing one rate limiter per account across every worker (in Redis)."""
+    from records.providers.route53 import Route53Provider
+
+    return Route53Provider(
+        account.credentials(),
+        endpoint_url=account.endpoint_url or None,
+        region=account.region,
+        redis=queue.rq_connection(),
+        account_key=f"account-{account.id}",
+        rate=account.rate,
+        burst=account.burst,
+        backoff_base=settings.ROUTE53_BACKOFF_BASE_MS / 1000,
+    )
+
+
+def zone_config(zone: Zone) -> ZoneConfig:
+    subzones = Zone.objects.filter(account=zone.account, name__endswith="." + zone.name).exclude(id=zone.id)
+    naming = TxtNaming(prefix=zone.txt_prefix, suffix=zone.txt_suffix)
+    return ZoneConfig(
+        zone=zone.name,
+        owner_id=zone.owner_id,
+        policy=zone.policy,
+        naming=naming,
+        public=not zone.private,
+        subzones=tuple(subzones.values_list("name", flat=True)),
+        # ExternalDNS instances sharing the zone usually run without --txt-prefix: recognise their ownership
+        # records too, so their records count as another owner's (never touched), not as nobody's.
+        also_read=() if naming == EXTERNAL_DNS_TXT_NAMING else (EXTERNAL_DNS_TXT_NAMING,),
+    )
+
+
+def desired_for_zone(zone: Zone) -> list[EndpointData]:
+    """Every enabled cluster's endpoints under the zone, stale clusters' included (frozen as last seen: an
+    unreachable cluster is not an empty cluster, and leaving them out would plan deletes)."""
+    apex = zone.name.rstrip(".")
+    rows = (
+        Endpoint.objects.filter(cluster__enabled=True)
+        .filter(Q(dns_name=apex) | Q(dns_name__endswith="." + apex))
+        .select_related("cluster")
+    )
+    return [row.as_data(row.cluster.name) for row in rows]
+
+
+def snapshot(endpoints: Iterable[EndpointData]) -> list[dict[str, Any]]:
+    return [{**ep.to_dnsendpoint(), "cluster": ep.cluster} for ep in endpoints]
+
+
+def from_snapshot(items: Iterable[dict[str, Any]]) -> list[EndpointData]:
+    return [EndpointData.from_dnsendpoint(item, cluster=item.get("cluster", "")) for item in items]
+
+
+def zones_for_names(names: Iterable[str]) -> list[Zone]:
+    """Enabled zones holding any of these names (every matching zone: public and private views alike)."""
+    names = [n.rstrip(".").lower() for n in names]
+    out = []
+    for zone in Zone.objects.filter(enabled=True):
+        apex = zone.name.rstrip(".")
+        if any(n == apex or n.endswith("." + apex) for n in names):
+            out.append(zone)
+    return out
+
+
+# --- zone state ---------------------------------------------------------------------------------------
+
+
+def _classify(records: Sequence[RecordSet], config: ZoneConfig) -> dict[RecordKey, tuple[str, str]]:
+    owners = record_owners(records, config)
+    out: dict[RecordKey, tuple[str, str]] = {}
+    for rs in records:
+        key = RecordKey(rs.name, rs.type, rs.set_identifier)
+        if key in owners:
+            owner = owners[key]
+            if owner is None:
+                out[key] = (ZoneRecord.Ownership.UNOWNED, "")
+            else:
+                out[key] = (
+                    ZoneRecord.Ownership.OWNED if owner == config.owner_id else ZoneRecord.Ownership.OTHER,
+                    owner,
+                )
+        elif rs.type == "TXT" and rs.values and parse_ownership_value(rs.values[0]) is not None:
+            out[key] = (ZoneRecord.Ownership.REGISTRY, parse_ownership_value(rs.values[0]).get("owner", ""))
+        else:
+            out[key] = (ZoneRecord.Ownership.UNMANAGED, "")
+    return out
+
+
+@transaction.atomic
+def zone_store_state(*, zone_id: int, records: Sequence[dict[str, Any]], full_read: bool) -> list[RecordSet]:
+    """Replace the zone's stored records with `records` (Route53 dicts); returns them as RecordSets."""
+    zone = Zone.objects.select_for_update().get(id=zone_id)
+    parsed = [(item, recordset_from_route53(item)) for item in records]
+    config = zone_config(zone)
+    classes = _classify([rs for _, rs in parsed], config)
+    ZoneRecord.objects.filter(zone=zone).delete()
+    ZoneRecord.objects.bulk_create(
+        [
+            ZoneRecord(
+                zone=zone,
+                name=rs.name,
+                type=rs.type,
+                set_identifier=rs.set_identifier,
+                data=item,
+                ownership=classes[RecordKey(rs.name, rs.type, rs.set_identifier)][0],
+                owner_id=classes[RecordKey(rs.name, rs.type, rs.set_identifier)][1],
+            )
+            for item, rs in parsed
+        ],
+        batch_size=1000,
+    )
+    counts = {k: 0 for k in ZoneRecord.Ownership.values}
+    for kind, _owner in classes.values():
+        counts[kind] += 1
+    zone.ownership_counts = counts
+    zone.state_valid = True
+    if full_read:
+        zone.state_read_at = timezone.now()
+    zone.save(update_fields=["ownership_counts", "state_valid", "state_read_at"])
+    return [rs for _, rs in parsed]
+
+
+def zone_stored_records(zone: Zone) -> list[dict[str, Any]]:
+    return list(ZoneRecord.objects.filter(zone=zone).values_list("data", flat=True))
+
+
+def zone_invalidate_state(*, zone_id: int, error: str = "") -> None:
+    """After an error the stored state may be wrong: the next reconcile reads the zone again."""
+    Zone.objects.filter(id=zone_id).update(state_valid=False, last_reconcile_error=error)
+
+
+# --- change sets --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def changeset_record(
+    *,
+    zone_id: int,
+    plan: Plan,
+    desired: Sequence[EndpointData],
+    cause: str,
+    requested_by: Any = None,
+) -> ChangeSet | None:
+    """Store a plan as a pending change set, superseding an older unapproved one.
+
+    A plan equal to the pending one (same fingerprint) creates nothing; an empty plan supersedes the pending
+    one (the zone already matches). When the zone auto-applies and nobody needs to approve, it is approved by
+    the system and its apply enqueued.
+    """
+    zone = Zone.objects.select_for_update().get(id=zone_id)
+    pending = zone.changesets.filter(status=ChangeSet.Status.PENDING).order_by("-created_at").first()
+    fingerprint = plan.fingerprint()
+    if plan.is_empty:
+        if pending is not None:
+            _supersede(pending, None, "the zone already serves what the clusters want")
+        return None
+    if pending is not None and pending.fingerprint == fingerprint:
+        return pending
+    user = requested_by if getattr(requested_by, "is_authenticated", False) else None
+    data = plan.to_dict()
+    cs = ChangeSet.objects.create(
+        zone=zone,
+        cause=cause,
+        requested_by=user,
+        fingerprint=fingerprint,
+        needs_approval=plan.needs_approval,
+        approval_reasons=list(plan.approval_reasons),
+        summary=data["summary"],
+        conflicts=data["conflicts"],
+        skipped=data["skipped"],
+        notes=data["notes"],
+        desired=snapshot(desired),
+    )
+    Change.objects.bulk_create(
+        [
+            Change(
+                changeset=cs,
+                position=i,
+                kind=g["kind"],
+                name=g["name"],
+                type=g["type"],
+                set_identifier=g["set_identifier"],
+                reasons=g["reasons"],
+                sources=g["sources"],
+                before=g["before"],
+                after=g["after"],
+                actions=g["changes"],
+                replace=g["replace"],
+                drift=g["drift"],
+                needs_approval=g["needs_approval"],
+            )
+            for i, g in enumerate(data["groups"])
+        ],
+        batch_size=1000,
+    )
+    if pending is not None:
+        _supersede(pending, cs, f"replaced by change set #{cs.id}")
+    audit_record(
+        actor=user,
+        action="changeset.create",
+        obj=cs,
+        after={
+            "zone": zone.name,
+            "cause": cause,
+            "summary": cs.summary,
+            "needs_approval": cs.needs_approval,
+            "reasons": cs.approval_reasons,
+        },
+    )
+    if zone.auto_apply and not plan.needs_approval:
+        cs.status, cs.approved_at = ChangeSet.Status.APPROVED, timezone.now()
+        cs.review_comment = "approved automatically: the zone auto-applies and nothing needs a person"
+        cs.save(update_fields=["status", "approved_at", "review_comment"])
+        audit_record(
+            actor=None,
+            action="changeset.auto_approve",
+            obj=cs,
+            before={"status": "pending"},
+            after={"status": "approved"},
+        )
+        queue.enqueue("changeset_apply", changeset_id=cs.id)
+    return cs
+
+
+def _supersede(cs: ChangeSet, by: ChangeSet | None, why: str) -> None:
+    cs.status, cs.superseded_by = ChangeSet.Status.SUPERSEDED, by
+    cs.error = why
+    cs.finished_at = timezone.now()
+    cs.save(update_fields=["status", "superseded_by", "error", "finished_at"])
+    audit_record(
+        actor=None,
+        action="changeset.supersede",
+        obj=cs,
+        before={"status": "pending"},
+        after={"status": "superseded", "why": why},
+    )
+
+
+# --- accounts and zones ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def account_create(
+    *,
+    actor: Any,
+    name: str,
+    credential_kind: str,
+    access_key_id: str = "",
+    secret: str = "",
+    role_arn: str = "",
+    region: str = "us-east-1",
+    endpoint_url: str = "",
+    rate: float = 5.0,
+    burst: int = 5,
+) -> ProviderAccount:
+    if ProviderAccount.objects.filter(name=name).exists():
+        raise PortalError(f"An account called {name!r} already exists.")
+    account = ProviderAccount(
+        name=name,
+        credential_kind=credential_kind,
+        access_key_id=access_key_id,
+        role_arn=role_arn,
+        region=region,
+        endpoint_url=endpoint_url,
+        rate=rate,
+        burst=burst,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    account.secret = secret
+    account.save()
+    audit_record(actor=actor, action="account.create", obj=account, after=account.audit_view())
+    queue.enqueue("account_check", actor=actor, account_id=account.id)
+    return account
+
+
+@transaction.atomic
+def account_import_zones(*, actor: Any, account_id: int, domain_filter: Sequence[str] = ()) -> None:
+    queue.enqueue(
+        "account_import_zones", actor=actor, account_id=account_id, domain_filter=list(domain_filter)
+    )
+
+
+@transaction.atomic
+def zone_upsert_imported(
+    *, account_id: int, provider_zone_id: str, name: str, private: bool
+) -> tuple[Zone, bool]:
+    zone, created = Zone.objects.get_or_create(
+        account_id=account_id,
+        provider_zone_id=provider_zone_id,
+        defaults={"name": name, "private": private, "owner_id": settings.DNSPORTAL_DEFAULT_OWNER_ID},
+    )
+    if created:
+        audit_record(actor=None, action="zone.import", obj=zone, after=zone.audit_view())
+    return zone, created
+
+
+@transaction.atomic
+def zone_update(*, actor: Any, zone_id: int, **fields: Any) -> Zone:
+    zone = Zone.objects.select_for_update().get(id=zone_id)
+    before = zone.audit_view()
+    for name, value in fields.items():
+        setattr(zone, name, value)
+    zone.full_clean()
+    ZoneConfig(
+        zone=zone.name,
+        owner_id=zone.owner_id,
+        policy=zone.policy,
+        naming=TxtNaming(prefix=zone.txt_prefix, suffix=zone.txt_suffix),
+    )  # raises ValueError if invalid
+    zone.save()
+    # Owner id or TXT naming changed: which records are ours must be read again.
+    zone.state_valid = False
+    zone.save(update_fields=["state_valid"])
+    audit_record(actor=actor, action="zone.update", obj=zone, before=before, after=zone.audit_view())
+    return zone
+
+
+@transaction.atomic
+def zone_reconcile_request(*, actor: Any, zone_id: int, full_read: bool = True) -> None:
+    """ "Reconcile now": read the zone again and plan; the person asking is recorded as the requester."""
+    zone = Zone.objects.get(id=zone_id)
+    audit_record(actor=actor, action="zone.reconcile_now", obj=zone)
+    queue.enqueue(
+        "zone_reconcile",
+        actor=actor,
+        zone_id=zone.id,
+        cause=ChangeSet.Cause.MANUAL,
+        requested_by_id=actor.id,
+        full_read=full_read,
+    )
