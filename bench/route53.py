@@ -111,7 +111,7 @@ def setup_zone(proxy: FaultProxy):
     enqueue("account_import_zones", account_id=ProviderAccount.objects.get(name="bench").id)
     drain_queues()
     zone = Zone.objects.get(name="bench.example.com.")
-    Zone.objects.filter(id=zone.id).update(auto_apply=True)
+    Zone.objects.filter(id=zone.id).update(approval_mode="flagged")
     return Zone.objects.get(id=zone.id)
 
 

@@ -154,6 +154,10 @@ JOB_RETENTION_DAYS = env_int("DNSPORTAL_JOB_RETENTION_DAYS", 30, minimum=1)
 RECONCILE_DEBOUNCE_MS = env_int("DNSPORTAL_RECONCILE_DEBOUNCE_MS", 1000, minimum=0)
 # First wait of the exponential backoff (with jitter) after Throttling / PriorRequestNotComplete / 5xx.
 ROUTE53_BACKOFF_BASE_MS = env_int("DNSPORTAL_ROUTE53_BACKOFF_BASE_MS", 200, minimum=1)
+# How long a worker holds a change set it applies; one killed mid-apply is resumed by the next after this.
+APPLY_LEASE_S = env_int("DNSPORTAL_APPLY_LEASE_S", 600, minimum=1)
+# An apply plans again from the stored zone state if it is this fresh, else it reads the zone first.
+APPLY_STATE_MAX_AGE_S = env_int("DNSPORTAL_APPLY_STATE_MAX_AGE_S", 60, minimum=0)
 # The TXT owner id a newly imported zone gets; give each portal installation its own.
 DNSPORTAL_DEFAULT_OWNER_ID = env_str("DNSPORTAL_DEFAULT_OWNER_ID", "dnsportal")
 

@@ -56,7 +56,16 @@ class ImportZonesForm(forms.Form):
 class ZoneForm(forms.ModelForm):
     class Meta:
         model = Zone
-        fields = ["owner_id", "policy", "txt_prefix", "txt_suffix", "drift_interval", "auto_apply", "enabled"]
+        fields = [
+            "owner_id",
+            "policy",
+            "txt_prefix",
+            "txt_suffix",
+            "drift_interval",
+            "approval_mode",
+            "webhook_url",
+            "enabled",
+        ]
         help_texts = {
             "owner_id": "The TXT owner id the portal writes in this zone; never an ExternalDNS instance's.",
             "txt_prefix": "Where ownership TXT records go. The default keeps the apex's TXT inside the zone.",

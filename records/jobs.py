@@ -7,11 +7,11 @@ import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from dnsportal.audit import audit_record
 from dnsportal.queue import enqueue, register_job, rq_connection
 from dnsportal.scheduler import periodic
 from records import services
@@ -19,7 +19,7 @@ from records.models import Change, ChangeSet, ProviderAccount, Zone
 from records.plan import Change as PlanChange
 from records.plan import ChangeRejected, apply_changes, compute_plan
 from records.providers.base import ChangeGroupInput, ProviderError
-from records.recordset import recordset_from_route53
+from records.recordset import recordset_from_route53, recordset_to_route53
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +30,32 @@ class ZoneBusy(Exception):
     pass
 
 
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+def _zone_lock_key(zone_id: int) -> str:
+    return f"dnsportal:zone-lock:{zone_id}"
+
+
 @contextmanager
-def zone_lock(zone_id: int):
-    """One reconcile or apply per zone at a time, across every worker (a Redis lock with an expiry)."""
+def zone_lock(zone_id: int, token: str | None = None):
+    """One reconcile or apply per zone at a time, across every worker (a Redis lock with an expiry).
+
+    An apply holds it under a token naming its attempt, so the resume job can break the lock of an apply whose
+    worker died (instead of waiting out the expiry).
+    """
     redis = rq_connection()
-    key, token = f"dnsportal:zone-lock:{zone_id}", uuid.uuid4().hex
+    key, token = _zone_lock_key(zone_id), token or uuid.uuid4().hex
     if not redis.set(key, token, nx=True, ex=ZONE_LOCK_TTL_S):
         raise ZoneBusy(zone_id)
     try:
         yield
     finally:
-        redis.eval(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end",
-            1,
-            key,
-            token,
-        )
+        redis.eval(_RELEASE, 1, key, token)
+
+
+def _apply_token(cs: ChangeSet) -> str:
+    return f"apply-{cs.id}-{cs.apply_attempts}"
 
 
 def _rerun_key(zone_id: int) -> str:
@@ -136,44 +146,110 @@ def _reconcile(zone: Zone, *, cause: str, requested_by_id: int | None, full_read
 
 @register_job(queue="dns")
 def changeset_apply(*, changeset_id: int) -> None:
-    """Apply an approved change set: each group whole, in order; record what was and was not applied."""
-    claimed = ChangeSet.objects.filter(id=changeset_id, status=ChangeSet.Status.APPROVED).update(
-        status=ChangeSet.Status.APPLYING, started_at=timezone.now()
-    )
-    if claimed != 1:  # a second click or a redelivered job: the first run owns this apply
-        log.info("change set %s is not approved or already claimed; nothing to do", changeset_id)
-        return
-    cs = ChangeSet.objects.select_related("zone__account").get(id=changeset_id)
-    zone = cs.zone
-    rows = list(cs.changes.filter(status=Change.Status.PENDING).order_by("position"))
-    groups = [
-        ChangeGroupInput(
-            index=row.id,
-            changes=tuple(
-                PlanChange(
-                    a["Action"], recordset_from_route53(a["ResourceRecordSet"]), a.get("Role", "record")
-                )
-                for a in row.actions
-            ),
+    """Apply an approved change set exactly once: each group whole, in order; record what was and was not.
+
+    Before sending anything the change set is re-planned against the zone's current state: when reality moved
+    since approval it goes back to pending with the new diff; when a worker died mid-apply, the next run first
+    reads the zone and sends only what is still missing.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        cs = ChangeSet.objects.select_for_update().filter(id=changeset_id).first()
+        if cs is None or cs.status != ChangeSet.Status.APPROVED:
+            # A second click, a second worker, a redelivered job: the first claim owns this apply.
+            log.info("change set %s is not approved (or already claimed); nothing to do", changeset_id)
+            return
+        resumed = cs.apply_attempts > 0
+        services.transition(
+            cs,
+            ChangeSet.Status.APPLYING,
+            started_at=cs.started_at or now,
+            lease_until=now + timedelta(seconds=settings.APPLY_LEASE_S),
+            apply_attempts=cs.apply_attempts + 1,
         )
-        for row in rows
-    ]
+    zone = Zone.objects.select_related("account").get(id=cs.zone_id)
     provider = services.provider_for(zone.account)
+    try:
+        with zone_lock(zone.id, token=_apply_token(cs)):
+            _apply_locked(cs, zone, provider, resumed=resumed)
+    except ZoneBusy:
+        with transaction.atomic():
+            cs = ChangeSet.objects.select_for_update().get(id=changeset_id)
+            services.transition(
+                cs, ChangeSet.Status.APPROVED, note="the zone is busy; applying in a moment", lease_until=None
+            )
+        enqueue("changeset_apply", changeset_id=changeset_id, delay=2)
+
+
+def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None:
+    age = (timezone.now() - zone.state_read_at).total_seconds() if zone.state_read_at else None
+    try:
+        if resumed or not zone.state_valid or age is None or age > settings.APPLY_STATE_MAX_AGE_S:
+            records = provider.list_record_sets(zone.provider_zone_id)
+            current = services.zone_store_state(zone_id=zone.id, records=records, full_read=True)
+        else:
+            current = [recordset_from_route53(r) for r in services.zone_stored_records(zone)]
+    except ProviderError as exc:
+        services.zone_invalidate_state(zone_id=zone.id, error=exc.user_message)
+        _finish(cs, [], [], set(), {}, f"reading the zone before the apply failed: {exc.user_message}")
+        return
+    rows = list(cs.changes.exclude(status=Change.Status.APPLIED).order_by("position"))
+    if not resumed:
+        plan = compute_plan(
+            services.from_snapshot(cs.desired),
+            current,
+            services.zone_config(zone),
+            previous=services.from_snapshot(zone.applied_desired) or None,
+        )
+        if services.diff_signature(plan.to_dict()["groups"]) != services.rows_signature(rows):
+            services.changeset_replan(changeset_id=cs.id, plan=plan)
+            return
+    else:
+        # Resumed after a worker died: what the dead worker got through is in the zone already.
+        in_effect = [row for row in rows if _row_in_effect(row, current)]
+        for row in in_effect:
+            row.status, row.error = Change.Status.APPLIED, ""
+        Change.objects.bulk_update(in_effect, ["status", "error"])
+        rows = [row for row in rows if row.status != Change.Status.APPLIED]
+        log.info(
+            "change set %s resumed: %d group(s) already in effect, %d to send",
+            cs.id,
+            len(in_effect),
+            len(rows),
+        )
+    attempt_key = f"{cs.id}-{cs.apply_attempts}"
+    Change.objects.filter(id__in=[r.id for r in rows]).update(batch_key=attempt_key)
+    groups = [ChangeGroupInput(index=row.id, changes=_plan_changes(row)) for row in rows]
     error = ""
     try:
-        with zone_lock(zone.id):
-            result = provider.apply(zone.provider_zone_id, groups, wait=True)
-    except ZoneBusy:
-        # Back to approved: the next run (a moment later) applies it once the zone is free.
-        ChangeSet.objects.filter(id=cs.id).update(status=ChangeSet.Status.APPROVED, started_at=None)
-        enqueue("changeset_apply", changeset_id=cs.id, delay=2)
-        return
+        result = provider.apply(zone.provider_zone_id, groups, wait=True)
     except ProviderError as exc:
         applied_ids, failed, error = set(exc.applied), {}, exc.user_message
         services.zone_invalidate_state(zone_id=zone.id, error=error)
     else:
         applied_ids, failed = set(result.applied), result.failed
     _finish(cs, rows, groups, applied_ids, failed, error)
+
+
+def _plan_changes(row: Change) -> tuple[PlanChange, ...]:
+    return tuple(
+        PlanChange(a["Action"], recordset_from_route53(a["ResourceRecordSet"]), a.get("Role", "record"))
+        for a in row.actions
+    )
+
+
+def _row_in_effect(row: Change, current: list) -> bool:
+    """Whether every change of the group is already what the zone holds (a CREATE/UPSERT's record set is there
+    as written; a DELETE's is gone)."""
+    state = {(rs.name, rs.type, rs.set_identifier): rs for rs in current}
+    for change in _plan_changes(row):
+        key = (change.record.name, change.record.type, change.record.set_identifier)
+        if change.action == "DELETE":
+            if key in state and state[key] == change.record:
+                return False
+        elif state.get(key) != change.record:
+            return False
+    return True
 
 
 @transaction.atomic
@@ -193,6 +269,7 @@ def _finish(
             row.status = Change.Status.FAILED
             row.error = failed.get(row.id) or error or "not applied"
     Change.objects.bulk_update(rows, ["status", "error"])
+    cs = ChangeSet.objects.select_for_update().get(id=cs.id)
     total = cs.changes.count()
     applied = cs.changes.filter(status=Change.Status.APPLIED).count()
     if applied == total:
@@ -201,17 +278,14 @@ def _finish(
         status = ChangeSet.Status.PARTIALLY_APPLIED
     else:
         status = ChangeSet.Status.FAILED
-    cs.status, cs.finished_at = status, now
-    cs.error = error or ("; ".join(sorted(set(failed.values())))[:2000] if failed else "")
-    cs.save(update_fields=["status", "finished_at", "error"])
+    message = error or ("; ".join(sorted(set(failed.values())))[:2000] if failed else "")
+    services.transition(cs, status, note=message, finished_at=now, error=message, lease_until=None)
     zone = Zone.objects.select_for_update().get(id=cs.zone_id)
     # Keep the stored zone state current from what was applied, instead of reading the zone again.
     done = [c for g in groups if g.index in applied_ids for c in g.changes]
     if done and zone.state_valid:
         try:
             current = [recordset_from_route53(r) for r in services.zone_stored_records(zone)]
-            from records.recordset import recordset_to_route53
-
             new_state = apply_changes(current, done)
             services.zone_store_state(
                 zone_id=zone.id,
@@ -233,17 +307,70 @@ def _finish(
         zone.save(update_fields=["applied_desired"])
     if status != ChangeSet.Status.APPLIED:
         Zone.objects.filter(id=zone.id).update(state_valid=False)
-    audit_record(
-        actor=None,
-        action=f"changeset.{status}",
-        obj=cs,
-        before={"status": "applying"},
-        after={"status": status, "applied": applied, "failed": total - applied, "error": cs.error},
-    )
+    if zone.webhook_url:
+        transaction.on_commit(lambda: enqueue("changeset_webhook", changeset_id=cs.id))
     # A reconcile that waited for this apply runs now, from the state the apply left.
     rerun = rq_connection().getdel(_rerun_key(zone.id))
     if rerun is not None:
         transaction.on_commit(lambda: enqueue("zone_reconcile", zone_id=zone.id, cause=rerun.decode()))
+
+
+@register_job(queue="default")
+def changeset_webhook(*, changeset_id: int) -> None:
+    """POST a JSON summary of a finished change set to its zone's webhook URL."""
+    import requests
+
+    cs = ChangeSet.objects.select_related("zone", "requested_by", "approved_by").get(id=changeset_id)
+    changes = list(cs.changes.all())
+    payload = {
+        "event": "changeset.finished",
+        "changeset": cs.id,
+        "zone": cs.zone.display_name,
+        "status": cs.status,
+        "cause": cs.cause,
+        "summary": cs.summary,
+        "applied": sum(1 for c in changes if c.status == Change.Status.APPLIED),
+        "failed": [
+            {"name": c.name, "type": c.type, "set_identifier": c.set_identifier, "error": c.error}
+            for c in changes
+            if c.status == Change.Status.FAILED
+        ],
+        "requested_by": cs.requested_by.username if cs.requested_by else None,
+        "approved_by": cs.approved_by.username if cs.approved_by else None,
+        "finished_at": cs.finished_at.isoformat() if cs.finished_at else None,
+    }
+    response = requests.post(cs.zone.webhook_url, json=payload, timeout=5)
+    if response.status_code >= 300:
+        raise RuntimeError(f"the webhook of {cs.zone} answered {response.status_code}")
+    log.info("webhook of %s notified of change set %s", cs.zone, cs.id)
+
+
+@register_job(queue="dns")
+def changesets_resume() -> None:
+    """Hand change sets whose applying worker died (its lease ran out) to the next worker."""
+    for cs_id in ChangeSet.objects.filter(
+        status=ChangeSet.Status.APPLYING, lease_until__lt=timezone.now()
+    ).values_list("id", flat=True):
+        with transaction.atomic():
+            cs = ChangeSet.objects.select_for_update().get(id=cs_id)
+            if (
+                cs.status != ChangeSet.Status.APPLYING
+                or cs.lease_until is None
+                or cs.lease_until >= timezone.now()
+            ):
+                continue
+            # The dead worker's zone lock goes with it (only that lock: its token names the attempt).
+            rq_connection().eval(_RELEASE, 1, _zone_lock_key(cs.zone_id), _apply_token(cs))
+            services.transition(
+                cs,
+                ChangeSet.Status.APPROVED,
+                note="resuming: the worker applying it stopped",
+                lease_until=None,
+            )
+            enqueue("changeset_apply", changeset_id=cs.id)
+
+
+periodic("changesets_resume", every=60)
 
 
 @register_job(queue="dns")

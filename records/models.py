@@ -152,7 +152,20 @@ class Zone(models.Model):
     txt_prefix = models.CharField(max_length=63, blank=True, default="_dnsportal-%{record_type}.")
     txt_suffix = models.CharField(max_length=63, blank=True)
     drift_interval = models.PositiveIntegerField(default=600, help_text="Seconds between full re-reads.")
-    auto_apply = models.BooleanField(default=False, help_text="Apply plans nobody needs to approve.")
+
+    class Approval(models.TextChoices):
+        ALL = "all", "Every change set needs a second person"
+        FLAGGED = (
+            "flagged",
+            "Only flagged change sets (private address, large change, adopt) need a second person",
+        )
+        NONE = (
+            "none",
+            "Apply automatically (flagged change sets still wait: big changes always wait for a person)",
+        )
+
+    approval_mode = models.CharField(max_length=10, choices=Approval.choices, default=Approval.ALL)
+    webhook_url = models.URLField(blank=True, help_text="Receives a JSON summary of each applied change set.")
     enabled = models.BooleanField(default=True)
 
     # The last zone state read (rows in ZoneRecord), and whether it can be trusted without a re-read.
@@ -180,6 +193,10 @@ class Zone(models.Model):
     def display_name(self) -> str:
         return self.name.rstrip(".")
 
+    def applies_automatically(self, *, needs_approval: bool) -> bool:
+        """Whether a plan is applied without a person: never when the plan engine flagged it (rule 3)."""
+        return not needs_approval and self.approval_mode != self.Approval.ALL
+
     def audit_view(self) -> dict:
         return {
             "name": self.name,
@@ -189,7 +206,8 @@ class Zone(models.Model):
             "txt_prefix": self.txt_prefix,
             "txt_suffix": self.txt_suffix,
             "drift_interval": self.drift_interval,
-            "auto_apply": self.auto_apply,
+            "approval_mode": self.approval_mode,
+            "webhook_url": self.webhook_url,
             "enabled": self.enabled,
         }
 
@@ -279,6 +297,10 @@ class ChangeSet(models.Model):
     superseded_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # While applying: until when the claiming worker holds it. A worker killed mid-apply stops renewing it,
+    # and the resume job hands the change set to the next worker, which completes what is still missing.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    apply_attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -311,6 +333,9 @@ class Change(models.Model):
     needs_approval = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
+    # The idempotency key of the request it was sent in ("<change set>-<attempt>-<batch>"): a resumed apply
+    # knows which changes were in flight when a worker died, and checks those against the zone first.
+    batch_key = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["changeset", "position"]

@@ -232,32 +232,18 @@ def changeset_record(
             "reasons": cs.approval_reasons,
         },
     )
-    if zone.auto_apply and not plan.needs_approval:
-        cs.status, cs.approved_at = ChangeSet.Status.APPROVED, timezone.now()
-        cs.review_comment = "approved automatically: the zone auto-applies and nothing needs a person"
-        cs.save(update_fields=["status", "approved_at", "review_comment"])
-        audit_record(
-            actor=None,
-            action="changeset.auto_approve",
-            obj=cs,
-            before={"status": "pending"},
-            after={"status": "approved"},
+    if zone.applies_automatically(needs_approval=plan.needs_approval):
+        comment = "approved automatically: the zone applies change sets nobody needs to approve"
+        transition(
+            cs, ChangeSet.Status.APPROVED, note=comment, approved_at=timezone.now(), review_comment=comment
         )
         queue.enqueue("changeset_apply", changeset_id=cs.id)
     return cs
 
 
 def _supersede(cs: ChangeSet, by: ChangeSet | None, why: str) -> None:
-    cs.status, cs.superseded_by = ChangeSet.Status.SUPERSEDED, by
-    cs.error = why
-    cs.finished_at = timezone.now()
-    cs.save(update_fields=["status", "superseded_by", "error", "finished_at"])
-    audit_record(
-        actor=None,
-        action="changeset.supersede",
-        obj=cs,
-        before={"status": "pending"},
-        after={"status": "superseded", "why": why},
+    transition(
+        cs, ChangeSet.Status.SUPERSEDED, note=why, superseded_by=by, error=why, finished_at=timezone.now()
     )
 
 
@@ -352,4 +338,166 @@ def zone_reconcile_request(*, actor: Any, zone_id: int, full_read: bool = True) 
         cause=ChangeSet.Cause.MANUAL,
         requested_by_id=actor.id,
         full_read=full_read,
+    )
+
+
+# --- review -------------------------------------------------------------------------------------------
+
+
+class NotAllowed(PortalError):
+    """Refused because of who asks (the requester approving their own change, a missing role)."""
+
+
+def transition(cs: ChangeSet, target: str, *, actor: Any = None, note: str = "", **fields: Any) -> ChangeSet:
+    """Move a (locked) change set to `target`, or raise IllegalTransition; audited with actor and time."""
+    from records.lifecycle import check_transition
+
+    before = cs.status
+    check_transition(before, target)
+    cs.status = target
+    for name, value in fields.items():
+        setattr(cs, name, value)
+    cs.save(update_fields=["status", *fields])
+    after: dict[str, Any] = {"status": target}
+    if note:
+        after["note"] = note
+    audit_record(actor=actor, action=f"changeset.{target}", obj=cs, before={"status": before}, after=after)
+    return cs
+
+
+@transaction.atomic(durable=True)
+def changeset_approve(
+    *, changeset_id: int, approver: Any, comment: str = "", confirm_deletes: bool = False
+) -> ChangeSet:
+    """A second person approves; the apply is enqueued once, when this transaction commits."""
+    from dnsportal.roles import APPROVE, has_role_perm
+
+    if not has_role_perm(approver, APPROVE):
+        raise NotAllowed("Approving needs the approver role.")
+    cs = ChangeSet.objects.select_for_update().get(id=changeset_id)  # two approvers at once: one waits here
+    if cs.status != ChangeSet.Status.PENDING:
+        raise PortalError(f"Change set #{cs.id} is already {cs.get_status_display().lower()}.")
+    if cs.requested_by_id is not None and cs.requested_by_id == approver.id:
+        raise NotAllowed("A second person must approve this change set: you requested it.")
+    if cs.summary.get("delete") and not confirm_deletes:
+        raise PortalError(
+            f"Change set #{cs.id} deletes {cs.summary['delete']} record set(s): confirm the deletes."
+        )
+    transition(
+        cs,
+        ChangeSet.Status.APPROVED,
+        actor=approver,
+        note=comment,
+        approved_by=approver,
+        approved_at=timezone.now(),
+        review_comment=comment,
+    )
+    queue.enqueue("changeset_apply", actor=approver, changeset_id=cs.id)
+    return cs
+
+
+@transaction.atomic(durable=True)
+def changeset_reject(*, changeset_id: int, reviewer: Any, comment: str) -> ChangeSet:
+    from dnsportal.roles import APPROVE, has_role_perm
+
+    if not has_role_perm(reviewer, APPROVE):
+        raise NotAllowed("Rejecting needs the approver role.")
+    if not comment.strip():
+        raise PortalError("Say why the change set is rejected: the comment goes to the audit log.")
+    cs = ChangeSet.objects.select_for_update().get(id=changeset_id)
+    if cs.status != ChangeSet.Status.PENDING:
+        raise PortalError(f"Change set #{cs.id} is already {cs.get_status_display().lower()}.")
+    return transition(
+        cs,
+        ChangeSet.Status.REJECTED,
+        actor=reviewer,
+        note=comment,
+        review_comment=comment,
+        finished_at=timezone.now(),
+    )
+
+
+def diff_signature(groups: Sequence[dict[str, Any]]) -> list[str]:
+    """What a reviewer approved, per group: the record, the kind of change, before, after and the actions.
+    Equal signatures mean the zone is as it was when the diff was shown; anything else is a new diff."""
+    import json
+
+    return sorted(
+        json.dumps(
+            [g["name"], g["type"], g["set_identifier"], g["kind"], g["before"], g["after"], g["changes"]],
+            sort_keys=True,
+        )
+        for g in groups
+    )
+
+
+def rows_signature(rows: Iterable[Change]) -> list[str]:
+    return diff_signature(
+        [
+            {
+                "name": r.name,
+                "type": r.type,
+                "set_identifier": r.set_identifier,
+                "kind": r.kind,
+                "before": r.before,
+                "after": r.after,
+                "changes": r.actions,
+            }
+            for r in rows
+        ]
+    )
+
+
+@transaction.atomic
+def changeset_replan(*, changeset_id: int, plan: Plan) -> ChangeSet:
+    """Reality moved since approval: replace the change set's diff with the new plan and send it back to
+    review (or, when the zone already serves what was wanted, close it as applied by someone else)."""
+    cs = ChangeSet.objects.select_for_update().get(id=changeset_id)
+    if plan.is_empty and not plan.conflicts:
+        note = "the zone already serves what this change set wanted; nothing was sent"
+        cs.changes.update(status=Change.Status.APPLIED, error="already in effect")
+        return transition(
+            cs, ChangeSet.Status.APPLIED, note=note, finished_at=timezone.now(), error=note, lease_until=None
+        )
+    data = plan.to_dict()
+    cs.changes.all().delete()
+    Change.objects.bulk_create(
+        [
+            Change(
+                changeset=cs,
+                position=i,
+                kind=g["kind"],
+                name=g["name"],
+                type=g["type"],
+                set_identifier=g["set_identifier"],
+                reasons=g["reasons"],
+                sources=g["sources"],
+                before=g["before"],
+                after=g["after"],
+                actions=g["changes"],
+                replace=g["replace"],
+                drift=g["drift"],
+                needs_approval=g["needs_approval"],
+            )
+            for i, g in enumerate(data["groups"])
+        ]
+    )
+    note = "re-planned: the zone changed since approval; review the new diff"
+    return transition(
+        cs,
+        ChangeSet.Status.PENDING,
+        note=note,
+        fingerprint=plan.fingerprint(),
+        summary=data["summary"],
+        needs_approval=plan.needs_approval,
+        approval_reasons=list(plan.approval_reasons),
+        conflicts=data["conflicts"],
+        skipped=data["skipped"],
+        notes=data["notes"],
+        approved_by=None,
+        approved_at=None,
+        error=note,
+        lease_until=None,
+        apply_attempts=0,
+        started_at=None,
     )

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from dnsportal import queue
 from dnsportal.errors import PortalError
-from dnsportal.roles import ADMINISTER, OPERATE, VIEW, role_required
+from dnsportal.roles import ADMINISTER, APPROVE, OPERATE, VIEW, role_required
 from records import selectors, services
 from records.forms import AccountForm, ImportZonesForm, ZoneForm
 from records.models import ChangeSet, Endpoint, ProviderAccount, Zone, ZoneRecord
@@ -181,12 +181,86 @@ def changeset_list(request: HttpRequest) -> HttpResponse:
     return render(request, "records/changeset_list.html", ctx)
 
 
+def _changeset_context(request: HttpRequest, cs: ChangeSet, error: str = "") -> dict:
+    from dnsportal.roles import APPROVE, has_role_perm
+
+    pending = cs.status == ChangeSet.Status.PENDING
+    own = cs.requested_by_id is not None and cs.requested_by_id == request.user.id
+    approver = has_role_perm(request.user, APPROVE)
+    return {
+        "cs": cs,
+        "error": error,
+        "can_review": pending and approver and not own,
+        "own": pending and own,
+        "waiting": pending and not approver and not own,
+        "live": cs.status in (ChangeSet.Status.APPROVED, ChangeSet.Status.APPLYING),
+    }
+
+
 @role_required(VIEW)
 def changeset_detail(request: HttpRequest, changeset_id: int) -> HttpResponse:
     cs = get_object_or_404(
         ChangeSet.objects.select_related("zone", "requested_by", "approved_by"), id=changeset_id
     )
-    return render(request, "records/changeset_detail.html", {"cs": cs, "changes": cs.changes.all()})
+    ctx = _changeset_context(request, cs)
+    return render(request, "records/changeset_detail.html", ctx)
+
+
+@role_required(VIEW)
+def changeset_status(request: HttpRequest, changeset_id: int) -> HttpResponse:
+    """htmx: the status panel, polled while the change set is being applied."""
+    cs = get_object_or_404(
+        ChangeSet.objects.select_related("zone", "requested_by", "approved_by"), id=changeset_id
+    )
+    return render(request, "records/partials/changeset_status.html", _changeset_context(request, cs))
+
+
+def _review(request: HttpRequest, changeset_id: int, action) -> HttpResponse:
+    try:
+        cs = action()
+    except PortalError as exc:
+        cs = get_object_or_404(ChangeSet, id=changeset_id)
+        # Refused because of who asks (four eyes): 403; refused because of the change set's state: 422.
+        status = 403 if isinstance(exc, services.NotAllowed) else 422
+        ctx = _changeset_context(request, cs, str(exc))
+        if request.htmx:
+            return render(request, "records/partials/changeset_status.html", ctx, status=status)
+        return render(request, "records/changeset_detail.html", ctx, status=status)
+    if request.htmx:
+        return render(request, "records/partials/changeset_status.html", _changeset_context(request, cs))
+    return redirect("records:changeset-detail", changeset_id=cs.id)
+
+
+@require_POST
+@role_required(APPROVE)
+def changeset_approve(request: HttpRequest, changeset_id: int) -> HttpResponse:
+    comment = request.POST.get("comment", "").strip()
+    confirm = request.POST.get("confirm_deletes") == "1"
+    response = _review(
+        request,
+        changeset_id,
+        lambda: services.changeset_approve(
+            changeset_id=changeset_id, approver=request.user, comment=comment, confirm_deletes=confirm
+        ),
+    )
+    if (
+        response.status_code == 302
+        and not request.htmx
+        and ChangeSet.objects.filter(id=changeset_id, approved_by=request.user).exists()
+    ):
+        messages.success(request, f"Change set #{changeset_id} approved; it is being applied.")
+    return response
+
+
+@require_POST
+@role_required(APPROVE)
+def changeset_reject(request: HttpRequest, changeset_id: int) -> HttpResponse:
+    comment = request.POST.get("comment", "").strip()
+    return _review(
+        request,
+        changeset_id,
+        lambda: services.changeset_reject(changeset_id=changeset_id, reviewer=request.user, comment=comment),
+    )
 
 
 @role_required(VIEW)

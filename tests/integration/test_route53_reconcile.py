@@ -58,7 +58,7 @@ def zone(root, route53, hosted_zone, moto_service, run_jobs) -> Zone:
     account.refresh_from_db()
     assert account.last_check_ok, account.last_check_message
     zone = Zone.objects.get(provider_zone_id=hosted_zone)
-    Zone.objects.filter(id=zone.id).update(auto_apply=True)
+    Zone.objects.filter(id=zone.id).update(approval_mode="flagged")
     return Zone.objects.get(id=zone.id)
 
 
@@ -261,7 +261,7 @@ def test_same_name_from_two_clusters_is_one_round_robin_record_set(
 def test_a_plan_equal_to_the_pending_one_makes_no_second_change_set(
     root, kube_clusters, kube_namespace, zone, run_jobs
 ):
-    Zone.objects.filter(id=zone.id).update(auto_apply=False)
+    Zone.objects.filter(id=zone.id).update(approval_mode="all")
     sandbox_a, _ = kube_clusters
     cluster = _cluster("rke2-dc1", sandbox_a, root, kube_namespace)
     _service(
@@ -303,7 +303,7 @@ def test_drift_on_an_owned_record_is_restored_with_reason_drift(
             ]
         },
     )
-    Zone.objects.filter(id=zone.id).update(last_drift_check_at=None, auto_apply=False)
+    Zone.objects.filter(id=zone.id).update(last_drift_check_at=None, approval_mode="all")
     enqueue("zones_drift_check")
     run_jobs()
     drift = ChangeSet.objects.filter(zone=zone).order_by("-id").first()
@@ -332,7 +332,7 @@ def test_steady_state_reads_the_zone_only_on_drift_checks(
     enqueue("account_import_zones", account_id=account.id)
     run_jobs()
     zone = Zone.objects.get(name="econ.example.com.")
-    Zone.objects.filter(id=zone.id).update(auto_apply=True)
+    Zone.objects.filter(id=zone.id).update(approval_mode="flagged")
     sandbox_a, _ = kube_clusters
     cluster = _cluster("rke2-dc1", sandbox_a, root, kube_namespace)
     _service(
@@ -384,7 +384,7 @@ def test_throttling_and_server_errors_still_converge_exactly_once(
     enqueue("account_import_zones", account_id=account.id)
     run_jobs()
     zone = Zone.objects.get(name="faulty.example.com.")
-    Zone.objects.filter(id=zone.id).update(auto_apply=True)
+    Zone.objects.filter(id=zone.id).update(approval_mode="flagged")
     sandbox_a, _ = kube_clusters
     api = kube_client(sandbox_a)
     cluster = _cluster("rke2-dc1", sandbox_a, root, kube_namespace)

@@ -1,0 +1,319 @@
+"""Review: four eyes, exactly once with racing approvers and a killed worker, stale plans re-planned."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from clusters.models import Cluster, DiscoveredObject
+from dnsportal.errors import PortalError
+from dnsportal.models import AuditEntry, JobRun
+from dnsportal.queue import enqueue
+from records import services
+from records.models import ChangeSet, Endpoint, ProviderAccount, Zone
+from tests.fixtures.people import make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _rrsets(route53, zone_id: str) -> dict[tuple[str, str, str], dict]:
+    out = {}
+    for page in route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id):
+        for rs in page["ResourceRecordSets"]:
+            key = (rs["Name"], rs["Type"], rs.get("SetIdentifier", ""))
+            assert key not in out, f"duplicate record set {key}"
+            out[key] = rs
+    return out
+
+
+@pytest.fixture
+def zone(root, route53, fault_proxy, run_jobs) -> Zone:
+    """review.example.com through the (counting, fault-free) proxy; every change set needs a person."""
+    zone_id = route53.create_hosted_zone(Name="review.example.com", CallerReference="review")["HostedZone"][
+        "Id"
+    ]
+    services.account_create(
+        actor=root,
+        name="aws-review",
+        credential_kind="static",
+        access_key_id="testing",
+        secret="testing-secret",
+        endpoint_url=fault_proxy.url,
+        rate=200,
+        burst=200,
+    )
+    enqueue("account_import_zones", account_id=ProviderAccount.objects.get(name="aws-review").id)
+    run_jobs()
+    return Zone.objects.get(provider_zone_id=zone_id.split("/")[-1])
+
+
+def publish(names: dict[str, str], cluster_name: str = "rke2-dc1") -> Cluster:
+    """Endpoint rows as discovery stores them (the Kubernetes side is tested elsewhere)."""
+    cluster, _ = Cluster.objects.get_or_create(name=cluster_name, defaults={"server": "https://127.0.0.1:1"})
+    for name, ip in names.items():
+        short = name.split(".")[0]
+        source, _ = DiscoveredObject.objects.get_or_create(
+            cluster=cluster, kind="Service", namespace="default", name=short
+        )
+        Endpoint.objects.update_or_create(
+            cluster=cluster,
+            source=source,
+            dns_name=name,
+            record_type="A",
+            set_identifier="",
+            defaults={
+                "targets": [ip],
+                "resource": f"service/default/{short}",
+                "labels": {"resource": f"service/default/{short}"},
+            },
+        )
+    return cluster
+
+
+def reconcile_now(user, zone: Zone, run_jobs) -> ChangeSet:
+    services.zone_reconcile_request(actor=user, zone_id=zone.id)
+    run_jobs()
+    return ChangeSet.objects.filter(zone=zone).order_by("-id").first()
+
+
+def test_the_requester_cannot_approve_and_a_viewer_cannot_either(client, zone, bob, carol, run_jobs, route53):
+    dave = make_user("dave", "operator", "approver")
+    publish({"app.review.example.com": "203.0.113.10"})
+    cs = reconcile_now(dave, zone, run_jobs)
+    assert (cs.status, cs.requested_by) == ("pending", dave)
+
+    client.force_login(dave)
+    refused = client.post(f"/changes/{cs.id}/approve/")
+    assert refused.status_code == 403
+    assert "A second person must approve this change set: you requested it." in refused.content.decode()
+    client.force_login(carol)
+    assert client.post(f"/changes/{cs.id}/approve/").status_code == 403
+    cs.refresh_from_db()
+    assert cs.status == "pending"
+
+    client.force_login(bob)
+    page = client.get(f"/changes/{cs.id}/").content.decode()
+    assert "app.review.example.com." in page and "203.0.113.10" in page and "Approve and apply" in page
+    assert client.post(f"/changes/{cs.id}/approve/", {"comment": "looks right"}).status_code == 302
+    run_jobs()
+    cs.refresh_from_db()
+    assert (cs.status, cs.approved_by, cs.review_comment) == ("applied", bob, "looks right")
+    assert ("app.review.example.com.", "A", "") in _rrsets(route53, zone.provider_zone_id)
+    actions = list(
+        AuditEntry.objects.filter(object_type="records.changeset", object_id=str(cs.id))
+        .order_by("id")
+        .values_list("action", "actor_name")
+    )
+    assert actions == [
+        ("changeset.create", "dave"),
+        ("changeset.approved", "bob"),
+        ("changeset.applying", "system"),
+        ("changeset.applied", "system"),
+    ]
+
+
+def test_a_rejection_needs_a_reason_and_is_final(client, zone, alice, bob, run_jobs):
+    publish({"r.review.example.com": "203.0.113.11"})
+    cs = reconcile_now(alice, zone, run_jobs)
+    client.force_login(bob)
+    assert client.post(f"/changes/{cs.id}/reject/", {"comment": ""}).status_code == 422
+    assert client.post(f"/changes/{cs.id}/reject/", {"comment": "wrong cluster"}).status_code == 302
+    cs.refresh_from_db()
+    assert (cs.status, cs.review_comment) == ("rejected", "wrong cluster")
+    again = client.post(f"/changes/{cs.id}/approve/")
+    assert again.status_code == 422 and "already rejected" in again.content.decode()
+
+
+def test_deletes_need_an_explicit_confirmation(client, zone, alice, bob, run_jobs):
+    Zone.objects.filter(id=zone.id).update(approval_mode="flagged")
+    cluster = publish({"del.review.example.com": "203.0.113.12"})
+    reconcile_now(alice, zone, run_jobs)  # applied automatically (nothing flagged)
+    Endpoint.objects.filter(cluster=cluster).delete()
+    Zone.objects.filter(id=zone.id).update(approval_mode="all")
+    cs = reconcile_now(alice, zone, run_jobs)
+    assert cs.summary["delete"] == 1 and cs.status == "pending"
+    client.force_login(bob)
+    refused = client.post(f"/changes/{cs.id}/approve/")
+    assert refused.status_code == 422 and "confirm the deletes" in refused.content.decode()
+    assert client.post(f"/changes/{cs.id}/approve/", {"confirm_deletes": "1"}).status_code == 302
+
+
+def test_ten_approvers_and_three_workers_give_one_apply(zone, alice, bob, run_jobs, fault_proxy, route53):
+    publish({f"c{i}.review.example.com": f"203.0.113.{i + 20}" for i in range(5)})
+    cs = reconcile_now(alice, zone, run_jobs)
+    approvers = [bob] + [make_user(f"approver{i}", "approver") for i in range(9)]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(len(approvers))
+
+    def approve(user) -> None:
+        close_old_connections()
+        barrier.wait()
+        try:
+            services.changeset_approve(changeset_id=cs.id, approver=user)
+            outcomes.append("approved")
+        except PortalError as exc:
+            outcomes.append(str(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=approve, args=(u,)) for u in approvers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("approved") == 1
+    assert all("already approved" in o for o in outcomes if o != "approved")
+    # Double clicks and redeliveries: three apply jobs for the one change set, three real worker processes.
+    enqueue("changeset_apply", changeset_id=cs.id)
+    enqueue("changeset_apply", changeset_id=cs.id)
+    fault_proxy.reset_counters()
+    workers = [_worker(Path(f"/tmp/review-worker-{i}.log"), burst=True) for i in range(3)]
+    for w in workers:
+        assert w.wait(120) == 0
+    cs.refresh_from_db()
+    assert cs.status == "applied"
+    assert fault_proxy.requests["ChangeResourceRecordSets"] == 1
+    accepted = fault_proxy.accepted_changes()
+    assert len(accepted) == len(set(accepted)) == 10  # 5 records and their 5 TXTs, once each
+    runs = JobRun.objects.filter(name="changeset_apply")
+    assert runs.count() == 3 and runs.filter(status="done").count() == 3
+    assert AuditEntry.objects.filter(action="changeset.applying", object_id=str(cs.id)).count() == 1
+
+
+def _worker(log_path: Path, *, burst: bool, extra_env: dict | None = None) -> subprocess.Popen:
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        **(extra_env or {}),
+    }
+    args = [sys.executable, "manage.py", "rqworker", "dns", "default", "--worker-class", "rq.SimpleWorker"]
+    if burst:
+        args.append("--burst")
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_a_worker_killed_mid_apply_is_completed_by_the_next_without_duplicates(
+    zone, alice, bob, run_jobs, fault_proxy, route53, tmp_path
+):
+    # Enough changes for several requests, sent slowly (1 request/s for this account), so the kill lands
+    # between two of them.
+    ProviderAccount.objects.filter(id=zone.account_id).update(rate=1, burst=1)
+    publish({f"k{i:04d}.review.example.com": f"198.51.100.{i % 250 + 1}" for i in range(1200)})
+    cs = reconcile_now(alice, zone, run_jobs)
+    assert cs.changes.count() == 1200
+    services.changeset_approve(changeset_id=cs.id, approver=bob)
+    fault_proxy.reset_counters()
+    worker = _worker(tmp_path / "killed.log", burst=False, extra_env={"DNSPORTAL_APPLY_LEASE_S": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while not fault_proxy.accepted_changes():
+            assert time.monotonic() < deadline, (tmp_path / "killed.log").read_text()[-3000:]
+            time.sleep(0.01)
+        worker.send_signal(signal.SIGKILL)  # mid-apply: after the first request, before the others
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    partial = len(fault_proxy.accepted_changes())
+    assert 0 < partial < 2400
+    cs.refresh_from_db()
+    assert cs.status == "applying"  # the dead worker's claim, until its lease runs out
+    ProviderAccount.objects.filter(id=zone.account_id).update(rate=200, burst=200)
+    time.sleep(1.1)  # the lease (1 s) runs out
+    enqueue("changesets_resume")
+    run_jobs()
+    cs.refresh_from_db()
+    assert cs.status == "applied", cs.error
+    accepted = fault_proxy.accepted_changes()
+    assert len(accepted) == len(set(accepted)) == 2400  # every record and TXT exactly once
+    rr = _rrsets(route53, zone.provider_zone_id)
+    assert all((f"k{i:04d}.review.example.com.", "A", "") in rr for i in range(1200))
+
+
+def test_a_stale_approved_change_set_is_replanned_not_applied_blindly(
+    zone, alice, bob, run_jobs, route53, fault_proxy, settings
+):
+    settings.APPLY_STATE_MAX_AGE_S = 0  # the approval comes "later": the apply reads the zone first
+    Zone.objects.filter(id=zone.id).update(approval_mode="flagged")
+    publish({"s.review.example.com": "203.0.113.30"})
+    reconcile_now(alice, zone, run_jobs)
+    Zone.objects.filter(id=zone.id).update(approval_mode="all")
+    publish({"s.review.example.com": "203.0.113.31"})
+    cs = reconcile_now(alice, zone, run_jobs)
+    assert cs.changes.get().before["ResourceRecords"] == [{"Value": "203.0.113.30"}]
+    # Someone changes the record in Route53 while the change set waits for review.
+    route53.change_resource_record_sets(
+        HostedZoneId=zone.provider_zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": "s.review.example.com",
+                        "Type": "A",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": "192.0.2.66"}],
+                    },
+                }
+            ]
+        },
+    )
+    fault_proxy.reset_counters()
+    services.changeset_approve(changeset_id=cs.id, approver=bob)
+    run_jobs()
+    cs.refresh_from_db()
+    assert cs.status == "pending" and cs.approved_by is None
+    assert "re-planned" in cs.error
+    assert cs.changes.get().before["ResourceRecords"] == [{"Value": "192.0.2.66"}]  # the new diff
+    assert fault_proxy.requests["ChangeResourceRecordSets"] == 0  # nothing was sent
+    services.changeset_approve(changeset_id=cs.id, approver=bob)
+    run_jobs()
+    cs.refresh_from_db()
+    assert cs.status == "applied"
+    rr = _rrsets(route53, zone.provider_zone_id)
+    assert rr[("s.review.example.com.", "A", "")]["ResourceRecords"] == [{"Value": "203.0.113.31"}]
+
+
+def test_the_zone_webhook_receives_a_summary_of_each_applied_change_set(zone, alice, bob, run_jobs):
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        Zone.objects.filter(id=zone.id).update(
+            webhook_url=f"http://127.0.0.1:{server.server_address[1]}/hook"
+        )
+        publish({"hook.review.example.com": "203.0.113.40"})
+        cs = reconcile_now(alice, zone, run_jobs)
+        services.changeset_approve(changeset_id=cs.id, approver=bob)
+        run_jobs()
+    finally:
+        server.shutdown()
+    assert len(received) == 1
+    body = received[0]
+    assert body["changeset"] == cs.id and body["status"] == "applied" and body["zone"] == "review.example.com"
+    assert body["requested_by"] == "alice" and body["approved_by"] == "bob" and body["summary"]["create"] == 1
