@@ -196,28 +196,7 @@ def changeset_record(
         notes=data["notes"],
         desired=snapshot(desired),
     )
-    Change.objects.bulk_create(
-        [
-            Change(
-                changeset=cs,
-                position=i,
-                kind=g["kind"],
-                name=g["name"],
-                type=g["type"],
-                set_identifier=g["set_identifier"],
-                reasons=g["reasons"],
-                sources=g["sources"],
-                before=g["before"],
-                after=g["after"],
-                actions=g["changes"],
-                replace=g["replace"],
-                drift=g["drift"],
-                needs_approval=g["needs_approval"],
-            )
-            for i, g in enumerate(data["groups"])
-        ],
-        batch_size=1000,
-    )
+    _create_changes(cs, data["groups"])
     if pending is not None:
         _supersede(pending, cs, f"replaced by change set #{cs.id}")
     audit_record(
@@ -239,6 +218,32 @@ def changeset_record(
         )
         queue.enqueue("changeset_apply", changeset_id=cs.id)
     return cs
+
+
+def _create_changes(cs: ChangeSet, groups: Sequence[dict[str, Any]]) -> None:
+    """The change set's Change rows, one per plan group (Plan.to_dict()["groups"]), in apply order."""
+    Change.objects.bulk_create(
+        [
+            Change(
+                changeset=cs,
+                position=i,
+                kind=g["kind"],
+                name=g["name"],
+                type=g["type"],
+                set_identifier=g["set_identifier"],
+                reasons=g["reasons"],
+                sources=g["sources"],
+                before=g["before"],
+                after=g["after"],
+                actions=g["changes"],
+                replace=g["replace"],
+                drift=g["drift"],
+                needs_approval=g["needs_approval"],
+            )
+            for i, g in enumerate(groups)
+        ],
+        batch_size=1000,
+    )
 
 
 def _supersede(cs: ChangeSet, by: ChangeSet | None, why: str) -> None:
@@ -461,27 +466,7 @@ def changeset_replan(*, changeset_id: int, plan: Plan) -> ChangeSet:
         )
     data = plan.to_dict()
     cs.changes.all().delete()
-    Change.objects.bulk_create(
-        [
-            Change(
-                changeset=cs,
-                position=i,
-                kind=g["kind"],
-                name=g["name"],
-                type=g["type"],
-                set_identifier=g["set_identifier"],
-                reasons=g["reasons"],
-                sources=g["sources"],
-                before=g["before"],
-                after=g["after"],
-                actions=g["changes"],
-                replace=g["replace"],
-                drift=g["drift"],
-                needs_approval=g["needs_approval"],
-            )
-            for i, g in enumerate(data["groups"])
-        ]
-    )
+    _create_changes(cs, data["groups"])
     note = "re-planned: the zone changed since approval; review the new diff"
     return transition(
         cs,

@@ -8,12 +8,10 @@ from playwright.sync_api import Page, expect
 
 from clusters import discovery
 from clusters.services import Credentials, cluster_register
-from records.models import ProviderAccount, Zone
-from records.services import account_create
 from tests.fixtures.browser import snap
-from tests.fixtures.jobs import drain_queues
 from tests.fixtures.kube import kube_client, set_service_load_balancer
 from tests.fixtures.people import PASSWORD
+from tests.fixtures.zones import import_zone
 
 PREFIX = "external-dns.alpha.kubernetes.io/"
 
@@ -38,22 +36,7 @@ def test_operator_change_pending_then_approved_and_applied(
     moto_service,
     worker_process,
 ):
-    zone_id = route53.create_hosted_zone(Name="shop.example.com", CallerReference="e2e")["HostedZone"]["Id"]
-    account_create(
-        actor=root,
-        name="aws-e2e",
-        credential_kind="static",
-        access_key_id="testing",
-        secret="testing-secret",
-        endpoint_url=moto_service.url,
-        rate=50,
-        burst=50,
-    )
-    from dnsportal.queue import enqueue
-
-    enqueue("account_import_zones", account_id=ProviderAccount.objects.get(name="aws-e2e").id)
-    drain_queues()
-    zone = Zone.objects.get(provider_zone_id=zone_id.split("/")[-1])
+    zone = import_zone(root, route53, moto_service.url, "shop.example.com")
 
     # The operator annotates a Service in a sandbox cluster; discovery stores its endpoint.
     sandbox_a, _ = kube_clusters

@@ -23,6 +23,7 @@ from dnsportal.queue import enqueue
 from records import services
 from records.models import ChangeSet, Endpoint, ProviderAccount, Zone
 from tests.fixtures.people import make_user
+from tests.fixtures.zones import import_zone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,24 +40,9 @@ def _rrsets(route53, zone_id: str) -> dict[tuple[str, str, str], dict]:
 
 
 @pytest.fixture
-def zone(root, route53, fault_proxy, run_jobs) -> Zone:
+def zone(root, route53, fault_proxy) -> Zone:
     """review.example.com through the (counting, fault-free) proxy; every change set needs a person."""
-    zone_id = route53.create_hosted_zone(Name="review.example.com", CallerReference="review")["HostedZone"][
-        "Id"
-    ]
-    services.account_create(
-        actor=root,
-        name="aws-review",
-        credential_kind="static",
-        access_key_id="testing",
-        secret="testing-secret",
-        endpoint_url=fault_proxy.url,
-        rate=200,
-        burst=200,
-    )
-    enqueue("account_import_zones", account_id=ProviderAccount.objects.get(name="aws-review").id)
-    run_jobs()
-    return Zone.objects.get(provider_zone_id=zone_id.split("/")[-1])
+    return import_zone(root, route53, fault_proxy.url, "review.example.com")
 
 
 def publish(names: dict[str, str], cluster_name: str = "rke2-dc1") -> Cluster:

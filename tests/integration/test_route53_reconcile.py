@@ -11,9 +11,9 @@ from clusters.models import Cluster
 from clusters.services import Credentials, cluster_register
 from clusters.watch import endpoints_changed
 from dnsportal.queue import enqueue
-from records.models import ChangeSet, ProviderAccount, Zone, ZoneRecord
-from records.services import account_create
+from records.models import ChangeSet, Zone, ZoneRecord
 from tests.fixtures.kube import kube_client, set_service_load_balancer
+from tests.fixtures.zones import import_zone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PREFIX = "external-dns.alpha.kubernetes.io/"
@@ -33,33 +33,8 @@ def _rrsets(route53, zone_id: str) -> dict[tuple[str, str, str], dict]:
 
 
 @pytest.fixture
-def hosted_zone(route53):
-    zone_id = route53.create_hosted_zone(Name="example.com", CallerReference="dnsportal-test")["HostedZone"][
-        "Id"
-    ]
-    return zone_id.split("/")[-1]
-
-
-@pytest.fixture
-def zone(root, route53, hosted_zone, moto_service, run_jobs) -> Zone:
-    account_create(
-        actor=root,
-        name="aws-test",
-        credential_kind="static",
-        access_key_id="testing",
-        secret="testing-secret",
-        endpoint_url=moto_service.url,
-        rate=200,
-        burst=200,
-    )
-    account = ProviderAccount.objects.get(name="aws-test")
-    enqueue("account_import_zones", account_id=account.id)
-    run_jobs()
-    account.refresh_from_db()
-    assert account.last_check_ok, account.last_check_message
-    zone = Zone.objects.get(provider_zone_id=hosted_zone)
-    Zone.objects.filter(id=zone.id).update(approval_mode="flagged")
-    return Zone.objects.get(id=zone.id)
+def zone(root, route53, moto_service) -> Zone:
+    return import_zone(root, route53, moto_service.url, "example.com", approval_mode="flagged")
 
 
 def _cluster(name: str, sandbox, root, namespace: str) -> Cluster:
@@ -317,22 +292,7 @@ def test_steady_state_reads_the_zone_only_on_drift_checks(
     root, kube_clusters, kube_namespace, route53, run_jobs, fault_proxy
 ):
     # A zone reached through the counting proxy (no faults): how many calls does each step cost?
-    route53.create_hosted_zone(Name="econ.example.com", CallerReference="econ")
-    account_create(
-        actor=root,
-        name="aws-econ",
-        credential_kind="static",
-        access_key_id="testing",
-        secret="testing-secret",
-        endpoint_url=fault_proxy.url,
-        rate=200,
-        burst=200,
-    )
-    account = ProviderAccount.objects.get(name="aws-econ")
-    enqueue("account_import_zones", account_id=account.id)
-    run_jobs()
-    zone = Zone.objects.get(name="econ.example.com.")
-    Zone.objects.filter(id=zone.id).update(approval_mode="flagged")
+    import_zone(root, route53, fault_proxy.url, "econ.example.com", approval_mode="flagged")
     sandbox_a, _ = kube_clusters
     cluster = _cluster("rke2-dc1", sandbox_a, root, kube_namespace)
     _service(
@@ -369,22 +329,7 @@ def test_throttling_and_server_errors_still_converge_exactly_once(
     root, kube_clusters, kube_namespace, route53, run_jobs, fault_proxy, settings
 ):
     settings.ROUTE53_BACKOFF_BASE_MS = 5
-    route53.create_hosted_zone(Name="faulty.example.com", CallerReference="faulty")
-    account_create(
-        actor=root,
-        name="aws-faulty",
-        credential_kind="static",
-        access_key_id="testing",
-        secret="testing-secret",
-        endpoint_url=fault_proxy.url,
-        rate=500,
-        burst=50,
-    )
-    account = ProviderAccount.objects.get(name="aws-faulty")
-    enqueue("account_import_zones", account_id=account.id)
-    run_jobs()
-    zone = Zone.objects.get(name="faulty.example.com.")
-    Zone.objects.filter(id=zone.id).update(approval_mode="flagged")
+    zone = import_zone(root, route53, fault_proxy.url, "faulty.example.com", approval_mode="flagged")
     sandbox_a, _ = kube_clusters
     api = kube_client(sandbox_a)
     cluster = _cluster("rke2-dc1", sandbox_a, root, kube_namespace)
