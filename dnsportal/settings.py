@@ -158,6 +158,10 @@ ROUTE53_BACKOFF_BASE_MS = env_int("DNSPORTAL_ROUTE53_BACKOFF_BASE_MS", 200, mini
 APPLY_LEASE_S = env_int("DNSPORTAL_APPLY_LEASE_S", 600, minimum=1)
 # An apply plans again from the stored zone state if it is this fresh, else it reads the zone first.
 APPLY_STATE_MAX_AGE_S = env_int("DNSPORTAL_APPLY_STATE_MAX_AGE_S", 60, minimum=0)
+# After an apply, how long the nameservers get to agree before the verification reports what differs.
+VERIFY_PROPAGATION_TIMEOUT_S = env_int("DNSPORTAL_VERIFY_PROPAGATION_TIMEOUT_S", 120, minimum=1)
+# The most queries one traffic-split measurement sends (the sample size follows from the weights).
+VERIFY_MAX_QUERIES = env_int("DNSPORTAL_VERIFY_MAX_QUERIES", 5000, minimum=100)
 # The TXT owner id a newly imported zone gets; give each portal installation its own.
 DNSPORTAL_DEFAULT_OWNER_ID = env_str("DNSPORTAL_DEFAULT_OWNER_ID", "dnsportal")
 

@@ -64,6 +64,8 @@ class ZoneForm(forms.ModelForm):
             "drift_interval",
             "approval_mode",
             "webhook_url",
+            "nameserver_override",
+            "verify_interval",
             "enabled",
         ]
         help_texts = {

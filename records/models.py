@@ -166,10 +166,23 @@ class Zone(models.Model):
 
     approval_mode = models.CharField(max_length=10, choices=Approval.choices, default=Approval.ALL)
     webhook_url = models.URLField(blank=True, help_text="Receives a JSON summary of each applied change set.")
+    nameserver_override = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="host:port of the authoritative nameservers to verify against, comma-separated "
+        "(on-prem servers, tests); empty: the provider's delegation set.",
+    )
+    verify_interval = models.PositiveIntegerField(
+        default=3600, help_text="Seconds between resolution checks."
+    )
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    last_verification_ok = models.BooleanField(null=True)
     enabled = models.BooleanField(default=True)
 
     # The last zone state read (rows in ZoneRecord), and whether it can be trusted without a re-read.
     state_read_at = models.DateTimeField(null=True, blank=True)
+    # When the stored state was last known to match the zone: a full read, or the portal's own apply.
+    state_known_at = models.DateTimeField(null=True, blank=True)
     state_valid = models.BooleanField(default=False)
     last_reconcile_at = models.DateTimeField(null=True, blank=True)
     last_reconcile_error = models.TextField(blank=True)
@@ -301,6 +314,7 @@ class ChangeSet(models.Model):
     # and the resume job hands the change set to the next worker, which completes what is still missing.
     lease_until = models.DateTimeField(null=True, blank=True)
     apply_attempts = models.PositiveIntegerField(default=0)
+    verification_status = models.CharField(max_length=10, blank=True, help_text="ok / failed once verified.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -345,3 +359,41 @@ class Change(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name} {self.type}"
+
+
+class Verification(models.Model):
+    """What the authoritative nameservers really answered: a zone's resolution check, or a measured split."""
+
+    class Kind(models.TextChoices):
+        RESOLUTION = "resolution", "Resolution check"
+        DISTRIBUTION = "distribution", "Traffic split"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "As planned"
+        FAILED = "failed", "Differs"
+        ERROR = "error", "Could not check"
+
+    zone = models.ForeignKey(Zone, on_delete=models.CASCADE, related_name="verifications")
+    changeset = models.ForeignKey(
+        ChangeSet, null=True, blank=True, on_delete=models.SET_NULL, related_name="verifications"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    hostname = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    nameservers = models.JSONField(default=list)
+    message = models.TextField(blank=True)
+    differences = models.JSONField(default=list, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    propagation_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.hostname or self.zone}"

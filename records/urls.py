@@ -24,4 +24,7 @@ urlpatterns = [
     path("changes/", views.changeset_list, name="changeset-list"),
     path("policies/", views.policy_list, name="policy-list"),
     path("verification/", views.verification_list, name="verification-list"),
+    path("verification/<int:verification_id>/", views.verification_detail, name="verification-detail"),
+    path("verification/measure/", views.verification_measure, name="verification-measure"),
+    path("zones/<int:zone_id>/verify/", views.zone_verify, name="zone-verify"),
 ]

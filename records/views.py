@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -10,7 +10,7 @@ from dnsportal.errors import PortalError
 from dnsportal.roles import ADMINISTER, APPROVE, OPERATE, VIEW, role_required
 from records import selectors, services
 from records.forms import AccountForm, ImportZonesForm, ZoneForm
-from records.models import ChangeSet, Endpoint, ProviderAccount, Zone, ZoneRecord
+from records.models import ChangeSet, Endpoint, ProviderAccount, Verification, Zone, ZoneRecord
 
 
 @role_required(VIEW)
@@ -270,7 +270,77 @@ def policy_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(VIEW)
 def verification_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "records/verification_list.html", {"verifications": []})
+    rows = Verification.objects.select_related("zone", "changeset")
+    kind = request.GET.get("kind", "")
+    if kind in Verification.Kind.values:
+        rows = rows.filter(kind=kind)
+    status = request.GET.get("status", "")
+    if status in Verification.Status.values:
+        rows = rows.filter(status=status)
+    q = request.GET.get("q", "").strip()
+    if q:
+        rows = rows.filter(Q(hostname__icontains=q) | Q(zone__name__icontains=q))
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    ctx = {
+        "page": page,
+        "kind": kind,
+        "status": status,
+        "q": q,
+        "kinds": Verification.Kind.choices,
+        "statuses": Verification.Status.choices,
+        "any_zone": Zone.objects.exists(),
+    }
+    return render(request, "records/verification_list.html", ctx)
+
+
+def _chart(v: Verification) -> str:
+    from records.chart import distribution_svg
+
+    rows = (v.report.get("verdict") or {}).get("rows") or []
+    if not rows:
+        return ""
+    return distribution_svg(
+        [r["label"] for r in rows],
+        [100 * r["intended"] for r in rows],
+        [100 * r["observed"] for r in rows],
+        f"Answers for {v.hostname}: intended vs observed",
+        id_prefix=f"v{v.id}-",
+    )
+
+
+@role_required(VIEW)
+def verification_detail(request: HttpRequest, verification_id: int) -> HttpResponse:
+    v = get_object_or_404(Verification.objects.select_related("zone", "changeset"), id=verification_id)
+    answers = []
+    for ns, per_name in (v.report.get("answers") or {}).items():
+        for key, answer in per_name.items():
+            answers.append({"nameserver": ns, "record": key, **answer})
+    return render(
+        request, "records/verification_detail.html", {"v": v, "chart": _chart(v), "answers": answers}
+    )
+
+
+@require_POST
+@role_required(OPERATE)
+def verification_measure(request: HttpRequest) -> HttpResponse:
+    zone = get_object_or_404(Zone, id=request.POST.get("zone_id") or 0)
+    hostname = request.POST.get("hostname", "").strip().rstrip(".")
+    try:
+        services.distribution_request(actor=request.user, zone_id=zone.id, hostname=hostname)
+    except PortalError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, f"Measuring how {hostname} splits; the chart appears here in a few seconds.")
+    return redirect("records:hostname-detail", dns_name=hostname)
+
+
+@require_POST
+@role_required(OPERATE)
+def zone_verify(request: HttpRequest, zone_id: int) -> HttpResponse:
+    zone = get_object_or_404(Zone, id=zone_id)
+    queue.enqueue("zone_verify", actor=request.user, zone_id=zone.id)
+    messages.info(request, f"Asking the nameservers of {zone}; the result appears under Verification.")
+    return redirect("records:zone-detail", zone_id=zone.id)
 
 
 ENDPOINT_PAGE_SIZE = 100
@@ -303,13 +373,23 @@ def endpoint_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(VIEW)
 def hostname_detail(request: HttpRequest, dns_name: str) -> HttpResponse:
-    rows = list(selectors.endpoints().filter(dns_name=dns_name.lower().rstrip(".")))
+    name = dns_name.lower().rstrip(".")
+    rows = list(selectors.endpoints().filter(dns_name=name))
     for ep in rows:
         ep.routing = selectors.routing_summary(ep.properties)
-    clusters = sorted({ep.cluster.name for ep in rows})
-    return render(
-        request, "records/hostname_detail.html", {"dns_name": dns_name, "rows": rows, "clusters": clusters}
-    )
+    history = Verification.objects.filter(kind=Verification.Kind.DISTRIBUTION, hostname=name)
+    latest = history.first()
+    ctx = {
+        "dns_name": name,
+        "rows": rows,
+        "clusters": sorted({ep.cluster.name for ep in rows}),
+        "zones": services.zones_for_names([name]),
+        "latest": latest,
+        "chart": _chart(latest) if latest else "",
+        "history": history[:10],
+        "live": latest is not None and latest.status == Verification.Status.RUNNING,
+    }
+    return render(request, "records/hostname_detail.html", ctx)
 
 
 @role_required(VIEW)

@@ -2,6 +2,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.browser",
+    "tests.fixtures.dns",
     "tests.fixtures.faultproxy",
     "tests.fixtures.jobs",
     "tests.fixtures.kube",

@@ -16,14 +16,13 @@ import pytest
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from clusters.models import Cluster, DiscoveredObject
 from dnsportal.errors import PortalError
 from dnsportal.models import AuditEntry, JobRun
 from dnsportal.queue import enqueue
 from records import services
 from records.models import ChangeSet, Endpoint, ProviderAccount, Zone
 from tests.fixtures.people import make_user
-from tests.fixtures.zones import import_zone
+from tests.fixtures.zones import import_zone, publish
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,29 +42,6 @@ def _rrsets(route53, zone_id: str) -> dict[tuple[str, str, str], dict]:
 def zone(root, route53, fault_proxy) -> Zone:
     """review.example.com through the (counting, fault-free) proxy; every change set needs a person."""
     return import_zone(root, route53, fault_proxy.url, "review.example.com")
-
-
-def publish(names: dict[str, str], cluster_name: str = "rke2-dc1") -> Cluster:
-    """Endpoint rows as discovery stores them (the Kubernetes side is tested elsewhere)."""
-    cluster, _ = Cluster.objects.get_or_create(name=cluster_name, defaults={"server": "https://127.0.0.1:1"})
-    for name, ip in names.items():
-        short = name.split(".")[0]
-        source, _ = DiscoveredObject.objects.get_or_create(
-            cluster=cluster, kind="Service", namespace="default", name=short
-        )
-        Endpoint.objects.update_or_create(
-            cluster=cluster,
-            source=source,
-            dns_name=name,
-            record_type="A",
-            set_identifier="",
-            defaults={
-                "targets": [ip],
-                "resource": f"service/default/{short}",
-                "labels": {"resource": f"service/default/{short}"},
-            },
-        )
-    return cluster
 
 
 def reconcile_now(user, zone: Zone, run_jobs) -> ChangeSet:
