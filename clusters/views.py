@@ -206,6 +206,11 @@ def cluster_delete(request: HttpRequest, name: str) -> HttpResponse:
     return render(
         request,
         "clusters/cluster_delete.html",
-        {"cluster": cluster, "error": error},
+        {
+            "cluster": cluster,
+            "error": error,
+            "endpoints": cluster.endpoints.order_by("dns_name")[:500],
+            "endpoint_count": cluster.endpoints.count(),
+        },
         status=422 if error else 200,
     )

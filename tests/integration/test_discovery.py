@@ -222,8 +222,7 @@ def test_two_watch_processes_one_leads_and_the_other_takes_over(
         standby = next(p for p in procs if p is not leader)
         lb_service(api, kube_namespace, "first", {f"{PREFIX}hostname": "first.example.com"}, "203.0.113.50")
         wait_for(lambda: endpoint(cluster, "first.example.com"), timeout=20, what="the leader's work")
-        # Only one works: the standby never led.
-        time.sleep(0.5)
+        # Only one works: by the time the leader has done its work, the standby has polled and never led.
         assert "is the leader" not in (tmp_path / ("w2.log" if standby is procs[1] else "w1.log")).read_text()
 
         leader.send_signal(signal.SIGKILL)
@@ -265,7 +264,10 @@ def test_watch_threads_stop_promptly(root, kube_clusters, kube_namespace):
     w = ClusterWatcher(cluster, lambda *_: None)
     w.start()
     wait_for(lambda: Cluster.objects.get(id=cluster.id).last_sync_at, what="the first list")
-    time.sleep(0.3)
+    wait_for(
+        lambda: len([t for t in threading.enumerate() if t.name.startswith("watch-stopper-")]) == 5,
+        what="a watch per kind",
+    )
     started = time.monotonic()
     w.stop()
     w.join(timeout=15)
@@ -312,6 +314,10 @@ def test_pages_show_endpoints_by_hostname_private_addresses_errors_and_staleness
     assert "192.168.1.20" in private and "203.0.113.60" not in private
     errors = client.get("/endpoints/errors/").content.decode()
     assert f"{PREFIX}aws-weight" in errors and "300" in errors and f"{kube_namespace}/broken" in errors
+    client.force_login(root)
+    confirm = client.get("/clusters/rke2-dc1/delete/").content.decode()
+    assert "192.168.1.20" in confirm and "app.example.com" in confirm  # what would go, after review
+    client.force_login(carol)
     detail = client.get("/clusters/rke2-dc1/").content.decode()
     assert (
         "Stale since" in detail and "frozen as last seen" in detail and "1 with a private address" in detail

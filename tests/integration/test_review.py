@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.utils import timezone
 
 from dnsportal.errors import PortalError
 from dnsportal.models import AuditEntry, JobRun
@@ -196,7 +197,11 @@ def test_a_worker_killed_mid_apply_is_completed_by_the_next_without_duplicates(
     cs.refresh_from_db()
     assert cs.status == "applying"  # the dead worker's claim, until its lease runs out
     ProviderAccount.objects.filter(id=zone.account_id).update(rate=200, burst=200)
-    time.sleep(1.1)  # the lease (1 s) runs out
+    deadline = time.monotonic() + 10
+    # The dead worker's 1 s lease runs out.
+    while ChangeSet.objects.filter(id=cs.id, lease_until__gte=timezone.now()).exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     enqueue("changesets_resume")
     run_jobs()
     cs.refresh_from_db()
