@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from dnsportal.logging import JsonFormatter, job_id_var, request_id_var
+from dnsportal.logging import JsonFormatter, job_id_var, redact, request_id_var
 from dnsportal.models import JobRun
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,6 @@ def execute(run_id: int) -> str:
     finally:
         root.removeHandler(handler)
         job_id_var.reset(token)
-    from dnsportal.logging import redact
-
     JobRun.objects.filter(id=run_id).update(
         status=status,
         finished_at=timezone.now(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,7 +33,7 @@ if PRODUCTION and DEBUG:
 DATA_DIR = Path(env_str("DNSPORTAL_DATA_DIR", str(BASE_DIR / "var")))
 
 
-def _embedded_secret(key: str, make: callable) -> str:
+def _embedded_secret(key: str, make: Callable[[], str]) -> str:
     """A value generated once for the embedded portal and kept (0600) in the data directory."""
     path = DATA_DIR / "embedded-secrets.json"
     data: dict[str, str] = {}

@@ -121,7 +121,7 @@ def _reconcile(zone: Zone, *, cause: str, requested_by_id: int | None, full_read
         desired,
         current,
         services.zone_config(zone),
-        adopt=[tuple(a) if isinstance(a, list) else a for a in adopt],
+        adopt=[tuple(a) for a in adopt],
         previous=previous,
     )
     requested_by = get_user_model().objects.filter(id=requested_by_id).first() if requested_by_id else None
@@ -132,7 +132,7 @@ def _reconcile(zone: Zone, *, cause: str, requested_by_id: int | None, full_read
     ):
         cause = ChangeSet.Cause.DRIFT
     cs = services.changeset_record(
-        zone_id=zone.id, plan=plan, desired=desired, cause=cause, requested_by=requested_by
+        zone_id=zone.id, plan=plan, desired=desired, cause=cause, requested_by=requested_by, adopt=adopt
     )
     Zone.objects.filter(id=zone.id).update(last_reconcile_at=timezone.now(), last_reconcile_error="")
     counts = plan.counts()
@@ -201,6 +201,7 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
             services.from_snapshot(cs.desired),
             current,
             services.zone_config(zone),
+            adopt=[tuple(a) for a in cs.adopt],  # what the approver agreed to take over
             previous=services.from_snapshot(zone.applied_desired) or None,
         )
         if services.diff_signature(plan.to_dict()["groups"]) != services.rows_signature(rows):

@@ -298,6 +298,7 @@ class ChangeSet(models.Model):
     desired = models.JSONField(
         default=list, blank=True, help_text="The endpoints the plan was computed from."
     )
+    adopt = models.JSONField(default=list, blank=True, help_text="[name, type, set id] this plan takes over.")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -166,6 +166,7 @@ def changeset_record(
     desired: Sequence[EndpointData],
     cause: str,
     requested_by: Any = None,
+    adopt: Sequence[Sequence[str]] = (),
 ) -> ChangeSet | None:
     """Store a plan as a pending change set, superseding an older unapproved one.
 
@@ -196,6 +197,7 @@ def changeset_record(
         skipped=data["skipped"],
         notes=data["notes"],
         desired=snapshot(desired),
+        adopt=[list(a) for a in adopt],
     )
     _create_changes(cs, data["groups"])
     if pending is not None:
@@ -572,3 +574,37 @@ def distribution_request(*, actor: Any, zone_id: int, hostname: str) -> None:
     )
     audit_record(actor=actor, action="verification.request", obj=zone, after={"hostname": v.hostname})
     queue.enqueue("hostname_distribution", actor=actor, verification_id=v.id)
+
+
+@transaction.atomic
+def zone_adopt_request(*, actor: Any, zone_id: int, record_id: int) -> None:
+    """Ask to take a record over (from another owner id or from nobody): the next plan adopts it, marked
+    needs-approval, and the person asking cannot approve it."""
+    zone = Zone.objects.get(id=zone_id)
+    record = ZoneRecord.objects.get(id=record_id, zone=zone)
+    if record.ownership not in (ZoneRecord.Ownership.OTHER, ZoneRecord.Ownership.UNOWNED):
+        raise PortalError(
+            f"{record.name} {record.type} is {record.get_ownership_display()}: nothing to adopt."
+        )
+    apex = zone.name.rstrip(".")
+    name = record.name.rstrip(".")
+    if not Endpoint.objects.filter(dns_name=name, record_type=record.type).exists() or not (
+        name == apex or name.endswith("." + apex)
+    ):
+        raise PortalError(f"No cluster publishes {name} {record.type}: adopting it would only delete it.")
+    before = {
+        "name": record.name,
+        "type": record.type,
+        "set_identifier": record.set_identifier,
+        "owner": record.owner_id or None,
+    }
+    audit_record(actor=actor, action="zone.adopt_request", obj=zone, before=before)
+    queue.enqueue(
+        "zone_reconcile",
+        actor=actor,
+        zone_id=zone.id,
+        cause=ChangeSet.Cause.ADOPT,
+        requested_by_id=actor.id,
+        full_read=True,
+        adopt=[[record.name, record.type, record.set_identifier]],
+    )

@@ -16,6 +16,7 @@ urlpatterns = [
     path("zones/<int:zone_id>/", views.zone_detail, name="zone-detail"),
     path("zones/<int:zone_id>/edit/", views.zone_edit, name="zone-edit"),
     path("zones/<int:zone_id>/reconcile/", views.zone_reconcile, name="zone-reconcile"),
+    path("zones/<int:zone_id>/adopt/<int:record_id>/", views.zone_adopt, name="zone-adopt"),
     path("changes/<int:changeset_id>/", views.changeset_detail, name="changeset-detail"),
     path("changes/<int:changeset_id>/status/", views.changeset_status, name="changeset-status"),
     path("changes/<int:changeset_id>/approve/", views.changeset_approve, name="changeset-approve"),

@@ -136,6 +136,28 @@ def zone_reconcile(request: HttpRequest, zone_id: int) -> HttpResponse:
     return redirect("records:zone-detail", zone_id=zone.id)
 
 
+@require_http_methods(["GET", "POST"])
+@role_required(OPERATE)
+def zone_adopt(request: HttpRequest, zone_id: int, record_id: int) -> HttpResponse:
+    """Take a record over from another owner id (or from nobody): planned as a change set a second person
+    approves; nothing is written before that."""
+    zone = get_object_or_404(Zone, id=zone_id)
+    record = get_object_or_404(ZoneRecord, id=record_id, zone=zone)
+    if request.method == "POST":
+        try:
+            services.zone_adopt_request(actor=request.user, zone_id=zone.id, record_id=record.id)
+        except PortalError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.info(
+                request,
+                f"Planning the adoption of {record.name} {record.type}: a change set appears "
+                "under Changes for a second person to approve.",
+            )
+        return redirect("records:zone-detail", zone_id=zone.id)
+    return render(request, "records/zone_adopt.html", {"zone": zone, "record": record})
+
+
 @role_required(VIEW)
 def record_list(request: HttpRequest) -> HttpResponse:
     records = ZoneRecord.objects.select_related("zone")

@@ -284,3 +284,34 @@ def test_the_zone_webhook_receives_a_summary_of_each_applied_change_set(zone, al
     body = received[0]
     assert body["changeset"] == cs.id and body["status"] == "applied" and body["zone"] == "review.example.com"
     assert body["requested_by"] == "alice" and body["approved_by"] == "bob" and body["summary"]["create"] == 1
+
+
+def test_adopting_a_record_is_planned_for_a_second_person_who_is_not_the_requester(
+    client, zone, bob, route53, run_jobs
+):
+    dave = make_user("dave", "operator", "approver")
+    route53.change_resource_record_sets(HostedZoneId=zone.provider_zone_id, ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": {"Name": "legacy.review.example.com", "Type": "A", "TTL": 300,
+                                                   "ResourceRecords": [{"Value": "192.0.2.50"}]}}]})
+    publish({"legacy.review.example.com": "203.0.113.50"})
+    first = reconcile_now(dave, zone, run_jobs)
+    # Not ours: the name is left as it is, and the conflict says why.
+    assert first is None or not first.changes.exists()
+    record = zone.records.get(name="legacy.review.example.com.", type="A")
+    assert record.ownership == "unowned"
+    client.force_login(dave)
+    assert "Adopt…" in client.get(f"/zones/{zone.id}/").content.decode()
+    assert client.post(f"/zones/{zone.id}/adopt/{record.id}/").status_code == 302
+    run_jobs()
+    cs = ChangeSet.objects.filter(zone=zone, cause="adopt").get()
+    assert cs.needs_approval and cs.status == "pending" and cs.requested_by == dave
+    assert cs.changes.filter(kind="adopt").exists()
+    assert client.post(f"/changes/{cs.id}/approve/").status_code == 403  # dave asked for it
+    client.force_login(bob)
+    assert client.post(f"/changes/{cs.id}/approve/").status_code == 302
+    run_jobs()
+    cs.refresh_from_db()
+    assert cs.status == "applied"
+    rr = _rrsets(route53, zone.provider_zone_id)
+    assert rr[("legacy.review.example.com.", "A", "")]["ResourceRecords"] == [{"Value": "203.0.113.50"}]
+    assert ("_dnsportal-a.legacy.review.example.com.", "TXT", "") in rr
