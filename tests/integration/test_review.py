@@ -290,9 +290,16 @@ def test_adopting_a_record_is_planned_for_a_second_person_who_is_not_the_request
     client, zone, bob, route53, run_jobs
 ):
     dave = make_user("dave", "operator", "approver")
-    route53.change_resource_record_sets(HostedZoneId=zone.provider_zone_id, ChangeBatch={"Changes": [
-        {"Action": "CREATE", "ResourceRecordSet": {"Name": "legacy.review.example.com", "Type": "A", "TTL": 300,
-                                                   "ResourceRecords": [{"Value": "192.0.2.50"}]}}]})
+    legacy = {
+        "Name": "legacy.review.example.com",
+        "Type": "A",
+        "TTL": 300,
+        "ResourceRecords": [{"Value": "192.0.2.50"}],
+    }
+    route53.change_resource_record_sets(
+        HostedZoneId=zone.provider_zone_id,
+        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": legacy}]},
+    )
     publish({"legacy.review.example.com": "203.0.113.50"})
     first = reconcile_now(dave, zone, run_jobs)
     # Not ours: the name is left as it is, and the conflict says why.
