@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from tools.services import ServiceError, _die_with_parent, port_open, start_redis
+from tools.services import Service, ServiceError, _die_with_parent, port_open, start_moto, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -53,6 +53,14 @@ def _start_demo(directory: Path) -> subprocess.Popen:
         time.sleep(0.2)
     _manage("register_demo_clusters", str(state))
     return proc
+
+
+def _start_demo_route53(directory: Path) -> Service:
+    """moto in server mode as the demo's Route53 (a local stand-in: nothing reaches AWS), with example.com."""
+    moto = start_moto(directory, port=int(os.environ.get("DNSPORTAL_DEMO_ROUTE53_PORT", "5301")))
+    print(f"[up] demo Route53 stand-in (moto) at {moto.url}", flush=True)
+    _manage("register_demo_zone", moto.url)
+    return moto
 
 
 def _stop(procs: dict[str, subprocess.Popen], timeout: float = 10.0) -> None:
@@ -105,6 +113,7 @@ def main() -> int:
         print(f"[up] using the Redis already answering at {parts.hostname}:{redis_port}", flush=True)
 
     procs: dict[str, subprocess.Popen] = {}
+    demo_route53 = None
     try:
         _manage("migrate", "--no-input", "-v", "0")
         _manage("createadmin", "--if-missing")
@@ -115,6 +124,7 @@ def main() -> int:
         procs["scheduler"] = _spawn("scheduler", ["scheduler"])
         procs["watch"] = _spawn("watch", ["watch"])
         if os.environ.get("DNSPORTAL_DEMO", "").lower() in {"1", "true", "yes"}:
+            demo_route53 = _start_demo_route53(data_dir / "moto")
             procs["demo-clusters"] = _start_demo(data_dir / "kube")
         url = f"http://{'127.0.0.1' if bind in {'0.0.0.0', '::'} else bind}:{port}/"  # noqa: S104
         deadline = time.monotonic() + 60
@@ -148,6 +158,8 @@ def main() -> int:
         return 1
     finally:
         _stop(procs)
+        if demo_route53 is not None:
+            demo_route53.stop()
         if redis_svc is not None:
             redis_svc.stop()
         print("[up] stopped", flush=True)

@@ -1,0 +1,46 @@
+"""Create example.com in a local Route53 stand-in (moto) and import it, for `DNSPORTAL_DEMO=1 make up`."""
+
+import boto3
+from django.core.management.base import BaseCommand, CommandParser
+
+from dnsportal.queue import enqueue
+from records.models import ProviderAccount, Zone
+from records.services import account_create
+
+# moto accepts any key; this one only ever reaches the local stand-in.
+DEMO_SECRET = "demo-secret"  # noqa: S105
+
+
+class Command(BaseCommand):
+    help = "Create the demo zone in moto at ENDPOINT and import it (idempotent)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("endpoint")
+        parser.add_argument("--zone", default="example.com")
+
+    def handle(self, *args, endpoint: str, zone: str, **options) -> None:
+        r53 = boto3.client(
+            "route53",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="demo",
+            aws_secret_access_key=DEMO_SECRET,
+        )
+        names = {z["Name"] for z in r53.list_hosted_zones()["HostedZones"]}
+        if f"{zone}." not in names:
+            r53.create_hosted_zone(Name=zone, CallerReference=f"dnsportal-demo-{zone}")
+        account = ProviderAccount.objects.filter(name="demo-route53").first()
+        if account is None:
+            account = account_create(
+                actor=None,
+                name="demo-route53",
+                credential_kind="static",
+                access_key_id="demo",
+                secret=DEMO_SECRET,
+                endpoint_url=endpoint,
+            )
+        elif account.endpoint_url != endpoint:
+            ProviderAccount.objects.filter(id=account.id).update(endpoint_url=endpoint)
+        enqueue("account_import_zones", account_id=account.id)
+        Zone.objects.filter(account=account).update(approval_mode=Zone.Approval.FLAGGED)
+        self.stdout.write(f"Demo zone {zone} in the Route53 stand-in at {endpoint}; importing it.")
