@@ -18,9 +18,9 @@ from dnsportal.scheduler import periodic
 from records import services
 from records.models import Change, ChangeSet, ProviderAccount, Zone
 from records.plan import Change as PlanChange
-from records.plan import ChangeRejected, apply_changes, compute_plan
+from records.plan import ChangeRejected, compute_plan
 from records.providers.base import ChangeGroupInput, ProviderError
-from records.recordset import recordset_from_route53, recordset_to_route53
+from records.recordset import recordset_from_route53
 
 log = logging.getLogger(__name__)
 
@@ -288,15 +288,7 @@ def _finish(
     done = [c for g in groups if g.index in applied_ids for c in g.changes]
     if done and zone.state_valid:
         try:
-            current = [recordset_from_route53(r) for r in services.zone_stored_records(zone)]
-            new_state = apply_changes(current, done)
-            services.zone_store_state(
-                zone_id=zone.id,
-                records=[
-                    recordset_to_route53(rs, default_alias_zone_id=zone.provider_zone_id) for rs in new_state
-                ],
-                full_read=False,
-            )
+            services.zone_apply_to_state(zone_id=zone.id, changes=done)
         except (ChangeRejected, ValueError) as exc:
             log.warning(
                 "zone %s: stored state disagrees with the apply (%s); reading it again next time",

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from dnsportal import queue
@@ -608,3 +608,46 @@ def zone_adopt_request(*, actor: Any, zone_id: int, record_id: int) -> None:
         full_read=True,
         adopt=[[record.name, record.type, record.set_identifier]],
     )
+
+
+@transaction.atomic
+def zone_apply_to_state(*, zone_id: int, changes: Sequence[Any]) -> None:
+    """Bring the stored zone state up to date with changes the portal just applied, row by row.
+
+    What the portal writes is its own by construction (each record goes with its ownership TXT), so the
+    touched rows are classified without reading the whole zone; a change that does not fit the stored state
+    (a DELETE of a row that is not there as stored, a CREATE over an existing one) raises ChangeRejected and
+    the caller falls back to a full read.
+    """
+    from records.plan import ACTION_CREATE, ACTION_DELETE, ChangeRejected
+    from records.recordset import recordset_to_route53
+
+    zone = Zone.objects.select_for_update().get(id=zone_id)
+    for change in changes:
+        rs = change.record
+        key = {"zone": zone, "name": rs.name, "type": rs.type, "set_identifier": rs.set_identifier}
+        row = ZoneRecord.objects.filter(**key).first()
+        if change.action == ACTION_DELETE:
+            if row is None or recordset_from_route53(row.data) != rs:
+                raise ChangeRejected(
+                    f"DELETE {rs.name} {rs.type}: the stored state does not hold it as deleted"
+                )
+            row.delete()
+            continue
+        if change.action == ACTION_CREATE and row is not None:
+            raise ChangeRejected(f"CREATE {rs.name} {rs.type}: the stored state already holds it")
+        registry = change.role == "ownership"
+        ZoneRecord.objects.update_or_create(
+            **key,
+            defaults={
+                "data": recordset_to_route53(rs, default_alias_zone_id=zone.provider_zone_id),
+                "ownership": ZoneRecord.Ownership.REGISTRY if registry else ZoneRecord.Ownership.OWNED,
+                "owner_id": zone.owner_id,
+            },
+        )
+    counts = {k: 0 for k in ZoneRecord.Ownership.values}
+    for row in ZoneRecord.objects.filter(zone=zone).values("ownership").annotate(n=Count("id")):
+        counts[row["ownership"]] = row["n"]
+    zone.ownership_counts = counts
+    zone.state_known_at = timezone.now()
+    zone.save(update_fields=["ownership_counts", "state_known_at"])

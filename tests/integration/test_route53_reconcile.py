@@ -119,6 +119,16 @@ def test_a_service_becomes_a_and_txt_records_and_its_deletion_removes_them(
         f'"heritage=external-dns,external-dns/owner=dnsportal,'
         f'external-dns/resource=service/{kube_namespace}/nginx"'
     )
+    # The stored state an apply leaves (updated row by row) is what a full read of the zone gives.
+    after_apply = sorted(
+        ZoneRecord.objects.filter(zone=zone).values_list("name", "type", "ownership", "data")
+    )
+    enqueue("zone_reconcile", zone_id=zone.id, full_read=True)
+    run_jobs()
+    assert (
+        sorted(ZoneRecord.objects.filter(zone=zone).values_list("name", "type", "ownership", "data"))
+        == after_apply
+    )
     cs = ChangeSet.objects.get(zone=zone)
     assert cs.status == ChangeSet.Status.APPLIED and cs.cause == "discovery"
     assert {c.status for c in cs.changes.all()} == {"applied"}
