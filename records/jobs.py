@@ -185,29 +185,28 @@ def changeset_apply(*, changeset_id: int) -> None:
 def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None:
     # The stored state is as fresh as the last read or the last apply of ours (which updated it).
     age = (timezone.now() - zone.state_known_at).total_seconds() if zone.state_known_at else None
+    # Planned from this very stored state, and nothing has touched it since: planning again would give the
+    # same diff, so it is skipped (in a 20,000-record zone that is most of an apply's time).
+    unchanged = (
+        not resumed
+        and zone.state_valid
+        and age is not None
+        and age <= settings.APPLY_STATE_MAX_AGE_S
+        and zone.state_known_at <= cs.created_at
+    )
+    current: list = []
     try:
         if resumed or not zone.state_valid or age is None or age > settings.APPLY_STATE_MAX_AGE_S:
             records = provider.list_record_sets(zone.provider_zone_id)
             current = services.zone_store_state(zone_id=zone.id, records=records, full_read=True)
-        else:
+        elif not unchanged:
             current = [recordset_from_route53(r) for r in services.zone_stored_records(zone)]
     except ProviderError as exc:
         services.zone_invalidate_state(zone_id=zone.id, error=exc.user_message)
         _finish(cs, [], [], set(), {}, f"reading the zone before the apply failed: {exc.user_message}")
         return
     rows = list(cs.changes.exclude(status=Change.Status.APPLIED).order_by("position"))
-    if not resumed:
-        plan = compute_plan(
-            services.from_snapshot(cs.desired),
-            current,
-            services.zone_config(zone),
-            adopt=[tuple(a) for a in cs.adopt],  # what the approver agreed to take over
-            previous=services.from_snapshot(zone.applied_desired) or None,
-        )
-        if services.diff_signature(plan.to_dict()["groups"]) != services.rows_signature(rows):
-            services.changeset_replan(changeset_id=cs.id, plan=plan)
-            return
-    else:
+    if resumed:
         # Resumed after a worker died: what the dead worker got through is in the zone already.
         in_effect = [row for row in rows if _row_in_effect(row, current)]
         for row in in_effect:
@@ -220,6 +219,17 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
             len(in_effect),
             len(rows),
         )
+    elif not unchanged:
+        plan = compute_plan(
+            services.from_snapshot(cs.desired),
+            current,
+            services.zone_config(zone),
+            adopt=[tuple(a) for a in cs.adopt],  # what the approver agreed to take over
+            previous=services.from_snapshot(zone.applied_desired) or None,
+        )
+        if services.diff_signature(plan.to_dict()["groups"]) != services.rows_signature(rows):
+            services.changeset_replan(changeset_id=cs.id, plan=plan)
+            return
     attempt_key = f"{cs.id}-{cs.apply_attempts}"
     Change.objects.filter(id__in=[r.id for r in rows]).update(batch_key=attempt_key)
     groups = [ChangeGroupInput(index=row.id, changes=_plan_changes(row)) for row in rows]
