@@ -78,11 +78,28 @@ def zone_reconcile(
     if zone is None:
         log.info("zone %s is gone or disabled; nothing to reconcile", zone_id)
         return
+
+    def later(why: str) -> None:
+        if requested_by_id is not None or adopt:
+            # A person's request (its requester must not approve the result; an adoption) is kept whole.
+            enqueue(
+                "zone_reconcile",
+                zone_id=zone_id,
+                cause=cause,
+                requested_by_id=requested_by_id,
+                full_read=full_read,
+                adopt=adopt,
+                delay=2,
+            )
+        else:
+            # Another discovery reconcile follows the running one, and sees these changes too.
+            rq_connection().set(_rerun_key(zone_id), cause, ex=ZONE_LOCK_TTL_S)
+        log.info("zone %s %s; reconciling after it", zone.name, why)
+
     in_flight = zone.changesets.filter(status__in=[ChangeSet.Status.APPROVED, ChangeSet.Status.APPLYING])
     if in_flight.exists():
         # Planning now would plan the same changes again from the state before that apply: wait for it.
-        rq_connection().set(_rerun_key(zone_id), cause, ex=ZONE_LOCK_TTL_S)
-        log.info("zone %s has a change set being applied; a reconcile follows it", zone.name)
+        later("has a change set being applied")
         return
     try:
         with zone_lock(zone_id):
@@ -90,9 +107,7 @@ def zone_reconcile(
                 zone, cause=cause, requested_by_id=requested_by_id, full_read=full_read, adopt=adopt or []
             )
     except ZoneBusy:
-        # Another worker is on this zone: it runs once more when it is done, and sees these changes too.
-        rq_connection().set(_rerun_key(zone_id), cause, ex=ZONE_LOCK_TTL_S)
-        log.info("zone %s is busy; a reconcile will follow the running one", zone.name)
+        later("is busy")
         return
     if rq_connection().delete(_rerun_key(zone_id)):
         enqueue("zone_reconcile", zone_id=zone_id, cause=cause)

@@ -322,3 +322,27 @@ def test_adopting_a_record_is_planned_for_a_second_person_who_is_not_the_request
     rr = _rrsets(route53, zone.provider_zone_id)
     assert rr[("legacy.review.example.com.", "A", "")]["ResourceRecords"] == [{"Value": "203.0.113.50"}]
     assert ("_dnsportal-a.legacy.review.example.com.", "TXT", "") in rr
+
+
+def test_a_persons_request_during_an_apply_is_kept_whole_for_later(zone, alice, run_jobs):
+    publish({"busy.review.example.com": "203.0.113.60"})
+    cs = reconcile_now(alice, zone, run_jobs)
+    ChangeSet.objects.filter(id=cs.id).update(status="approved")  # an apply is under way
+    from records.jobs import zone_reconcile
+
+    zone_reconcile(
+        zone_id=zone.id,
+        cause="adopt",
+        requested_by_id=alice.id,
+        full_read=True,
+        adopt=[["busy.review.example.com.", "A", ""]],
+    )
+    later = JobRun.objects.filter(name="zone_reconcile").order_by("-id").first()
+    assert later.kwargs == {
+        "zone_id": zone.id,
+        "cause": "adopt",
+        "requested_by_id": alice.id,
+        "full_read": True,
+        "adopt": [["busy.review.example.com.", "A", ""]],
+    }
+    assert ChangeSet.objects.filter(zone=zone).count() == 1  # nothing planned from the pre-apply state
