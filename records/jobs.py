@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from contextlib import contextmanager
 from datetime import timedelta
@@ -71,9 +72,19 @@ def zone_reconcile(
     requested_by_id: int | None = None,
     full_read: bool = False,
     adopt: list | None = None,
+    not_before: float | None = None,
 ) -> None:
     """Plan the zone against what the clusters want; store the plan as a change set for review (or apply it
-    when the zone auto-applies and nothing needs a person)."""
+    when the zone auto-applies and nothing needs a person).
+
+    `not_before` (epoch seconds) is the end of a debounce window: the job waits for it, so every discovery
+    change of the window is in this one plan. (RQ's scheduler keeps whole seconds and polls once a second,
+    which would add up to two seconds to a window of one.)
+    """
+    if not_before is not None:
+        wait = not_before - time.time()
+        if wait > 0:
+            time.sleep(min(wait, 5.0))
     zone = Zone.objects.select_related("account").filter(id=zone_id, enabled=True).first()
     if zone is None:
         log.info("zone %s is gone or disabled; nothing to reconcile", zone_id)
@@ -447,10 +458,14 @@ def on_endpoints_changed(sender, *, cluster_id: int, names: frozenset[str], **kw
     redis = rq_connection()
     window_ms = settings.RECONCILE_DEBOUNCE_MS
     for zone in services.zones_for_names(names):
-        # The first change of a window schedules the reconcile at the window's end; the others ride along.
+        # The first change of a window queues the reconcile, which waits for the window's end; the other
+        # changes of the window ride along.
         if window_ms == 0 or redis.set(f"dnsportal:reconcile-debounce:{zone.id}", 1, nx=True, px=window_ms):
             enqueue(
-                "zone_reconcile", zone_id=zone.id, cause=ChangeSet.Cause.DISCOVERY, delay=window_ms / 1000
+                "zone_reconcile",
+                zone_id=zone.id,
+                cause=ChangeSet.Cause.DISCOVERY,
+                not_before=time.time() + window_ms / 1000,
             )
 
 
