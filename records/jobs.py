@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from dnsportal.errors import PortalError
@@ -181,7 +182,8 @@ def changeset_apply(*, changeset_id: int) -> None:
     """
     now = timezone.now()
     with transaction.atomic():
-        cs = ChangeSet.objects.select_for_update().filter(id=changeset_id).first()
+        # The desired snapshot (megabytes in a large zone) is read only when a re-plan needs it.
+        cs = ChangeSet.objects.select_for_update().defer("desired").filter(id=changeset_id).first()
         if cs is None or cs.status != ChangeSet.Status.APPROVED:
             # A second click, a second worker, a redelivered job: the first claim owns this apply.
             log.info("change set %s is not approved (or already claimed); nothing to do", changeset_id)
@@ -194,7 +196,7 @@ def changeset_apply(*, changeset_id: int) -> None:
             lease_until=now + timedelta(seconds=settings.APPLY_LEASE_S),
             apply_attempts=cs.apply_attempts + 1,
         )
-    zone = Zone.objects.select_related("account").get(id=cs.zone_id)
+    zone = Zone.objects.select_related("account").defer("applied_desired").get(id=cs.zone_id)
     provider = services.provider_for(zone.account)
     try:
         with zone_lock(zone.id, token=_apply_token(cs)):
@@ -308,7 +310,7 @@ def _finish(
             row.status = Change.Status.FAILED
             row.error = failed.get(row.id) or error or "not applied"
     Change.objects.bulk_update(rows, ["status", "error"])
-    cs = ChangeSet.objects.select_for_update().get(id=cs.id)
+    cs = ChangeSet.objects.select_for_update().defer("desired").get(id=cs.id)
     total = cs.changes.count()
     applied = cs.changes.filter(status=Change.Status.APPLIED).count()
     if applied == total:
@@ -319,7 +321,7 @@ def _finish(
         status = ChangeSet.Status.FAILED
     message = error or ("; ".join(sorted(set(failed.values())))[:2000] if failed else "")
     services.transition(cs, status, note=message, finished_at=now, error=message, lease_until=None)
-    zone = Zone.objects.select_for_update().get(id=cs.zone_id)
+    zone = Zone.objects.select_for_update().defer("applied_desired").get(id=cs.zone_id)
     # Keep the stored zone state current from what was applied, instead of reading the zone again.
     done = [c for g in groups if g.index in applied_ids for c in g.changes]
     if done and zone.state_valid:
@@ -334,8 +336,10 @@ def _finish(
             zone.state_valid = False
             zone.save(update_fields=["state_valid"])
     if applied:
-        zone.applied_desired = cs.desired
-        zone.save(update_fields=["applied_desired"])
+        # Copied inside the database: the snapshot need not travel through Python twice.
+        Zone.objects.filter(id=zone.id).update(
+            applied_desired=Subquery(ChangeSet.objects.filter(id=cs.id).values("desired")[:1])
+        )
     if status != ChangeSet.Status.APPLIED:
         Zone.objects.filter(id=zone.id).update(state_valid=False)
     if zone.webhook_url:
@@ -482,7 +486,7 @@ def zone_verify(*, zone_id: int, changeset_id: int | None = None) -> None:
     from records.models import Verification
     from records.verify import check_resolution, wait_consistent
 
-    zone = Zone.objects.select_related("account").get(id=zone_id)
+    zone = Zone.objects.select_related("account").defer("applied_desired").get(id=zone_id)
     v = Verification.objects.create(zone=zone, changeset_id=changeset_id, kind=Verification.Kind.RESOLUTION)
     try:
         nameservers = services.zone_nameservers(zone)
