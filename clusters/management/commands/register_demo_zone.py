@@ -4,7 +4,7 @@ import boto3
 from django.core.management.base import BaseCommand, CommandParser
 
 from dnsportal.queue import enqueue
-from records.models import ProviderAccount, Zone
+from records.models import ProviderAccount
 from records.services import account_create
 
 # moto accepts any key; this one only ever reaches the local stand-in.
@@ -42,5 +42,5 @@ class Command(BaseCommand):
         elif account.endpoint_url != endpoint:
             ProviderAccount.objects.filter(id=account.id).update(endpoint_url=endpoint)
         enqueue("account_import_zones", account_id=account.id)
-        Zone.objects.filter(account=account).update(approval_mode=Zone.Approval.FLAGGED)
+        # Imported with the defaults: every change set waits for a second person, as a demo should show.
         self.stdout.write(f"Demo zone {zone} in the Route53 stand-in at {endpoint}; importing it.")
