@@ -233,6 +233,56 @@ def _endpoint_fields(ep: Any) -> dict[str, Any]:
     }
 
 
+# The stored fields of an endpoint row that discovery computes (the key fields aside).
+_ENDPOINT_FIELDS = (
+    "targets",
+    "ttl",
+    "properties",
+    "labels",
+    "resource",
+    "private_targets",
+    "has_private_target",
+)
+
+
+def _write_endpoints(
+    cluster_id: int, existing: dict[tuple, Any], wanted: dict[tuple, dict[str, Any]], now: Any
+) -> set[str]:
+    """Turn the rows `existing` into `wanted` (both keyed (source id, name, type, set id); wanted maps to the
+    `_endpoint_fields` values): delete the gone, bulk-create the new, bulk-update only what differs. Rows
+    that did not change keep their id and first_seen. Returns the DNS names whose desired state changed."""
+    from records.models import Endpoint
+
+    changed = {key[1] for key in existing.keys() ^ wanted.keys()}
+    Endpoint.objects.filter(id__in=[row.id for key, row in existing.items() if key not in wanted]).delete()
+    create, update = [], []
+    for key, fields in wanted.items():
+        row = existing.get(key)
+        if row is None:
+            create.append(
+                Endpoint(
+                    cluster_id=cluster_id,
+                    source_id=key[0],
+                    dns_name=key[1],
+                    record_type=key[2],
+                    set_identifier=key[3],
+                    first_seen=now,
+                    last_seen=now,
+                    **fields,
+                )
+            )
+        elif any(getattr(row, f) != v for f, v in fields.items()):
+            for f, v in fields.items():
+                setattr(row, f, v)
+            row.last_seen = now
+            update.append(row)
+            changed.add(key[1])
+    Endpoint.objects.bulk_create(create, batch_size=1000)
+    if update:
+        Endpoint.objects.bulk_update(update, [*_ENDPOINT_FIELDS, "last_seen"], batch_size=1000)
+    return changed
+
+
 def _object_fields(result: ObjectResult) -> dict[str, Any]:
     return {
         "uid": result.uid,
@@ -246,10 +296,7 @@ def _object_fields(result: ObjectResult) -> dict[str, Any]:
 
 def store_object(cluster_id: int, result: ObjectResult) -> set[str]:
     """Write one object's row and its endpoints; returns the DNS names whose desired state changed."""
-    from records.models import Endpoint
-
     now = timezone.now()
-    changed: set[str] = set()
     with transaction.atomic():
         source, _created = DiscoveredObject.objects.update_or_create(
             cluster_id=cluster_id,
@@ -258,33 +305,14 @@ def store_object(cluster_id: int, result: ObjectResult) -> set[str]:
             name=result.name,
             defaults={**_object_fields(result), "last_seen": now},
         )
-        existing = {(e.dns_name, e.record_type, e.set_identifier): e for e in source.endpoints.all()}
-        wanted = {(ep.dns_name, ep.record_type, ep.set_identifier): ep for ep in result.endpoints}
-        for key in existing.keys() - wanted.keys():
-            changed.add(key[0])
-        Endpoint.objects.filter(id__in=[existing[k].id for k in existing.keys() - wanted.keys()]).delete()
-        for key, ep in wanted.items():
-            fields = _endpoint_fields(ep)
-            row = existing.get(key)
-            if row is None:
-                Endpoint.objects.create(
-                    cluster_id=cluster_id,
-                    source=source,
-                    dns_name=key[0],
-                    record_type=key[1],
-                    set_identifier=key[2],
-                    first_seen=now,
-                    last_seen=now,
-                    **fields,
-                )
-                changed.add(key[0])
-            elif any(getattr(row, f) != v for f, v in fields.items()):
-                for f, v in fields.items():
-                    setattr(row, f, v)
-                row.last_seen = now
-                row.save()
-                changed.add(key[0])
-    return changed
+        existing = {
+            (e.source_id, e.dns_name, e.record_type, e.set_identifier): e for e in source.endpoints.all()
+        }
+        wanted = {
+            (source.id, ep.dns_name, ep.record_type, ep.set_identifier): _endpoint_fields(ep)
+            for ep in result.endpoints
+        }
+        return _write_endpoints(cluster_id, existing, wanted, now)
 
 
 def delete_object(cluster_id: int, key: tuple[str, str, str]) -> set[str]:
@@ -357,45 +385,14 @@ def replace_cluster(cluster_id: int, results: list[ObjectResult]) -> set[str]:
             (e.source_id, e.dns_name, e.record_type, e.set_identifier): e
             for e in Endpoint.objects.filter(cluster_id=cluster_id)
         }
-        wanted: dict[tuple, tuple[Any, dict]] = {}
+        wanted: dict[tuple, dict[str, Any]] = {}
         for result in results:
             sid = source_ids[(result.kind, result.namespace, result.name)]
             for ep in result.endpoints:
-                wanted[(sid, ep.dns_name, ep.record_type, ep.set_identifier)] = (ep, _endpoint_fields(ep))
-        stale = [e.id for k, e in existing.items() if k not in wanted]
-        changed |= {k[1] for k in existing if k not in wanted}
-        Endpoint.objects.filter(id__in=stale).delete()
-        create, update = [], []
-        for key, (_ep, fields) in wanted.items():
-            row = existing.get(key)
-            if row is None:
-                create.append(
-                    Endpoint(
-                        cluster_id=cluster_id,
-                        source_id=key[0],
-                        dns_name=key[1],
-                        record_type=key[2],
-                        set_identifier=key[3],
-                        first_seen=now,
-                        last_seen=now,
-                        **fields,
-                    )
-                )
-                changed.add(key[1])
-            elif any(getattr(row, f) != v for f, v in fields.items()):
-                for f, v in fields.items():
-                    setattr(row, f, v)
-                update.append(row)
-                changed.add(key[1])
-        Endpoint.objects.bulk_create(create, batch_size=1000)
-        if update:
-            Endpoint.objects.bulk_update(update, list(_endpoint_fields_names()), batch_size=1000)
+                wanted[(sid, ep.dns_name, ep.record_type, ep.set_identifier)] = _endpoint_fields(ep)
+        changed |= _write_endpoints(cluster_id, existing, wanted, now)
         Endpoint.objects.filter(cluster_id=cluster_id).update(last_seen=now)
     return changed
-
-
-def _endpoint_fields_names() -> tuple[str, ...]:
-    return ("targets", "ttl", "properties", "labels", "resource", "private_targets", "has_private_target")
 
 
 def mark_fresh(cluster_id: int) -> None:
