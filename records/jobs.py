@@ -6,7 +6,8 @@ import logging
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,11 +19,12 @@ from dnsportal.errors import PortalError
 from dnsportal.queue import enqueue, register_job, rq_connection
 from dnsportal.scheduler import periodic
 from records import services
+from records.endpoint import Endpoint as EndpointData
 from records.models import Change, ChangeSet, ProviderAccount, Zone
 from records.plan import Change as PlanChange
-from records.plan import ChangeRejected, compute_plan
+from records.plan import ChangeRejected, collector_paused, compute_plan
 from records.providers.base import ChangeGroupInput, ProviderError
-from records.recordset import recordset_from_route53
+from records.recordset import RecordSet, recordset_from_route53
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ def _rerun_key(zone_id: int) -> str:
 
 
 @register_job(queue="dns")
+@collector_paused()  # a large zone is many objects and no cycles: see plan.collector_paused
 def zone_reconcile(
     *,
     zone_id: int,
@@ -80,9 +83,14 @@ def zone_reconcile(
 
     `not_before` (epoch seconds) is the end of a debounce window: the job waits for it, so every discovery
     change of the window is in this one plan. (RQ's scheduler keeps whole seconds and polls once a second,
-    which would add up to two seconds to a window of one.)
+    which would add up to two seconds to a window of one.) While it waits it reads the zone's stored state,
+    so after the window only the endpoints are left to read before planning.
     """
-    if not_before is not None:
+    stored = None
+    if not_before is not None and not_before > time.time():
+        # What the window's changes cannot alter (the zone's stored state, the last applied endpoints) is
+        # read while waiting; the plan uses it only if the zone's state did not move meanwhile.
+        stored = _read_stored_state(zone_id)
         wait = not_before - time.time()
         if wait > 0:
             time.sleep(min(wait, 5.0))
@@ -116,7 +124,12 @@ def zone_reconcile(
     try:
         with zone_lock(zone_id):
             _reconcile(
-                zone, cause=cause, requested_by_id=requested_by_id, full_read=full_read, adopt=adopt or []
+                zone,
+                cause=cause,
+                requested_by_id=requested_by_id,
+                full_read=full_read,
+                adopt=adopt or [],
+                stored=stored,
             )
     except ZoneBusy:
         later("is busy")
@@ -125,25 +138,64 @@ def zone_reconcile(
         enqueue("zone_reconcile", zone_id=zone_id, cause=cause)
 
 
-def _reconcile(zone: Zone, *, cause: str, requested_by_id: int | None, full_read: bool, adopt: list) -> None:
+@dataclass(frozen=True)
+class StoredState:
+    """A zone's stored record sets and last applied endpoints, parsed, as of `known_at`."""
+
+    known_at: datetime
+    current: list[RecordSet]
+    previous: list[EndpointData] | None
+
+
+def _read_stored_state(zone_id: int) -> StoredState | None:
+    zone = Zone.objects.filter(id=zone_id, enabled=True, state_valid=True).first()
+    if zone is None or zone.state_known_at is None:
+        return None
+    # Every write of the stored rows or of the applied endpoints moves `state_known_at` in the same
+    # transaction, and the zone row is read first: rows newer than `known_at` only make `_still_current` fail.
+    return StoredState(
+        known_at=zone.state_known_at,
+        current=[recordset_from_route53(r) for r in services.zone_stored_records(zone)],
+        previous=services.from_snapshot(zone.applied_desired) or None,
+    )
+
+
+def _still_current(zone_id: int, stored: StoredState | None) -> StoredState | None:
+    if stored is None:
+        return None
+    valid, known_at = Zone.objects.filter(id=zone_id).values_list("state_valid", "state_known_at").get()
+    return stored if valid and known_at == stored.known_at else None
+
+
+def _reconcile(
+    zone: Zone,
+    *,
+    cause: str,
+    requested_by_id: int | None,
+    full_read: bool,
+    adopt: list,
+    stored: StoredState | None = None,
+) -> None:
     now = timezone.now()
     drift_due = (
         zone.state_read_at is None or zone.state_read_at + timedelta(seconds=zone.drift_interval) <= now
     )
-    provider = services.provider_for(zone.account)
     try:
         if full_read or drift_due or not zone.state_valid:
-            records = provider.list_record_sets(zone.provider_zone_id)
+            stored = None
+            records = services.provider_for(zone.account).list_record_sets(zone.provider_zone_id)
             current = services.zone_store_state(zone_id=zone.id, records=records, full_read=True)
             Zone.objects.filter(id=zone.id).update(last_drift_check_at=now)
             log.info("zone %s: read %d record sets", zone.name, len(current))
+        elif (stored := _still_current(zone.id, stored)) is not None:
+            current = stored.current
         else:
             current = [recordset_from_route53(r) for r in services.zone_stored_records(zone)]
     except ProviderError as exc:
         services.zone_invalidate_state(zone_id=zone.id, error=exc.user_message)
         raise
     desired = services.desired_for_zone(zone)
-    previous = services.from_snapshot(zone.applied_desired) or None
+    previous = stored.previous if stored else services.from_snapshot(zone.applied_desired) or None
     plan = compute_plan(
         desired,
         current,
@@ -173,6 +225,7 @@ def _reconcile(zone: Zone, *, cause: str, requested_by_id: int | None, full_read
 
 
 @register_job(queue="dns")
+@collector_paused()  # a large zone is many objects and no cycles: see plan.collector_paused
 def changeset_apply(*, changeset_id: int) -> None:
     """Apply an approved change set exactly once: each group whole, in order; record what was and was not.
 
@@ -182,8 +235,7 @@ def changeset_apply(*, changeset_id: int) -> None:
     """
     now = timezone.now()
     with transaction.atomic():
-        # The desired snapshot (megabytes in a large zone) is read only when a re-plan needs it.
-        cs = ChangeSet.objects.select_for_update().defer("desired").filter(id=changeset_id).first()
+        cs = ChangeSet.objects.select_for_update().filter(id=changeset_id).first()
         if cs is None or cs.status != ChangeSet.Status.APPROVED:
             # A second click, a second worker, a redelivered job: the first claim owns this apply.
             log.info("change set %s is not approved (or already claimed); nothing to do", changeset_id)
@@ -196,7 +248,7 @@ def changeset_apply(*, changeset_id: int) -> None:
             lease_until=now + timedelta(seconds=settings.APPLY_LEASE_S),
             apply_attempts=cs.apply_attempts + 1,
         )
-    zone = Zone.objects.select_related("account").defer("applied_desired").get(id=cs.zone_id)
+    zone = Zone.objects.select_related("account").get(id=cs.zone_id)
     provider = services.provider_for(zone.account)
     try:
         with zone_lock(zone.id, token=_apply_token(cs)):
@@ -310,7 +362,7 @@ def _finish(
             row.status = Change.Status.FAILED
             row.error = failed.get(row.id) or error or "not applied"
     Change.objects.bulk_update(rows, ["status", "error"])
-    cs = ChangeSet.objects.select_for_update().defer("desired").get(id=cs.id)
+    cs = ChangeSet.objects.select_for_update().get(id=cs.id)
     total = cs.changes.count()
     applied = cs.changes.filter(status=Change.Status.APPLIED).count()
     if applied == total:
@@ -321,7 +373,7 @@ def _finish(
         status = ChangeSet.Status.FAILED
     message = error or ("; ".join(sorted(set(failed.values())))[:2000] if failed else "")
     services.transition(cs, status, note=message, finished_at=now, error=message, lease_until=None)
-    zone = Zone.objects.select_for_update().defer("applied_desired").get(id=cs.zone_id)
+    zone = Zone.objects.select_for_update().get(id=cs.zone_id)
     # Keep the stored zone state current from what was applied, instead of reading the zone again.
     done = [c for g in groups if g.index in applied_ids for c in g.changes]
     if done and zone.state_valid:
@@ -336,9 +388,11 @@ def _finish(
             zone.state_valid = False
             zone.save(update_fields=["state_valid"])
     if applied:
-        # Copied inside the database: the snapshot need not travel through Python twice.
+        # Copied inside the database: the snapshot need not travel through Python twice. It is part of the
+        # stored state (what the next plan starts from), so `state_known_at` moves with it.
         Zone.objects.filter(id=zone.id).update(
-            applied_desired=Subquery(ChangeSet.objects.filter(id=cs.id).values("desired")[:1])
+            applied_desired=Subquery(ChangeSet.objects.filter(id=cs.id).values("desired")[:1]),
+            state_known_at=timezone.now(),
         )
     if status != ChangeSet.Status.APPLIED:
         Zone.objects.filter(id=zone.id).update(state_valid=False)
@@ -486,7 +540,7 @@ def zone_verify(*, zone_id: int, changeset_id: int | None = None) -> None:
     from records.models import Verification
     from records.verify import check_resolution, wait_consistent
 
-    zone = Zone.objects.select_related("account").defer("applied_desired").get(id=zone_id)
+    zone = Zone.objects.select_related("account").get(id=zone_id)
     v = Verification.objects.create(zone=zone, changeset_id=changeset_id, kind=Verification.Kind.RESOLUTION)
     try:
         nameservers = services.zone_nameservers(zone)

@@ -11,6 +11,14 @@ from dnsportal.logging import register_secret
 from records.endpoint import Endpoint as EndpointData
 
 
+class SnapshotsDeferred(models.Manager):
+    """Leaves a model's snapshot columns (megabytes of JSON in a large zone) out of every query, related
+    lookups included (it is the base manager too); code that reads one loads it on first access."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().defer(*self.model.SNAPSHOT_FIELDS)
+
+
 class Endpoint(models.Model):
     """One record a cluster wants published (the desired state), as discovery computed it."""
 
@@ -193,8 +201,12 @@ class Zone(models.Model):
     applied_desired = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    SNAPSHOT_FIELDS = ("applied_desired",)
+    objects = SnapshotsDeferred()
+
     class Meta:
         ordering = ["name"]
+        base_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(fields=["account", "provider_zone_id"], name="zone_unique_per_account")
         ]
@@ -317,8 +329,12 @@ class ChangeSet(models.Model):
     apply_attempts = models.PositiveIntegerField(default=0)
     verification_status = models.CharField(max_length=10, blank=True, help_text="ok / failed once verified.")
 
+    SNAPSHOT_FIELDS = ("desired",)
+    objects = SnapshotsDeferred()
+
     class Meta:
         ordering = ["-created_at", "-id"]
+        base_manager_name = "objects"
 
     def __str__(self) -> str:
         return f"change set #{self.pk} for {self.zone}"

@@ -728,3 +728,22 @@ def test_pure_modules_import_neither_django_nor_boto3_nor_kubernetes() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_collector_is_paused_inside_and_restored_after():
+    import gc
+
+    from records.plan import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    # A caller that had paused it already keeps it paused.
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
