@@ -215,6 +215,7 @@ def wait_scheduled(drain) -> None:
 
 
 def start_worker(tmp: Path, db_url: str, redis_url: str) -> subprocess.Popen:
+    """The worker as `make up` and docker-compose.yml run it: RQ's forking worker, a process per job."""
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url}
     log = open(tmp / "worker.log", "wb")  # noqa: SIM115
     return subprocess.Popen(
@@ -227,8 +228,6 @@ def start_worker(tmp: Path, db_url: str, redis_url: str) -> subprocess.Popen:
             "dns",
             "verify",
             "--with-scheduler",
-            "--worker-class",
-            "rq.SimpleWorker",
         ],
         cwd=ROOT,
         env=env,

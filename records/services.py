@@ -6,8 +6,6 @@ endpoints, and its stored state (the last read of the zone, kept current by appl
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,38 +25,21 @@ from records.ownership import EXTERNAL_DNS_TXT_NAMING, TxtNaming, parse_ownershi
 from records.plan import Plan, ZoneConfig, record_owners
 from records.recordset import RecordKey, RecordSet, recordset_from_route53
 
-_PROVIDERS: dict[str, Any] = {}
-_PROVIDERS_MAX = 64
-
 
 def provider_for(account: ProviderAccount):
-    """The account's provider, sharing one rate limiter per account across every worker (in Redis).
-
-    Kept per process for as long as the account's settings stay the same: building a boto3 client costs
-    about 50 ms (on every job otherwise), and an assumed role's credentials are reused until near expiry
-    instead of calling STS again for every job.
-    """
+    """The account's provider, sharing one rate limiter per account across every worker (in Redis)."""
     from records.providers.route53 import Route53Provider
 
-    options = {
-        "endpoint_url": account.endpoint_url or None,
-        "region": account.region,
-        "account_key": f"account-{account.id}",
-        "rate": account.rate,
-        "burst": account.burst,
-        "backoff_base": settings.ROUTE53_BACKOFF_BASE_MS / 1000,
-    }
-    credentials = account.credentials()
-    # A digest, so the cache's keys hold no secret.
-    key = hashlib.sha256(
-        json.dumps([credentials, options, settings.REDIS_URL], sort_keys=True, default=str).encode()
-    ).hexdigest()
-    provider = _PROVIDERS.get(key)
-    if provider is None:
-        if len(_PROVIDERS) >= _PROVIDERS_MAX:
-            _PROVIDERS.clear()
-        provider = _PROVIDERS[key] = Route53Provider(credentials, redis=queue.rq_connection(), **options)
-    return provider
+    return Route53Provider(
+        account.credentials(),
+        endpoint_url=account.endpoint_url or None,
+        region=account.region,
+        redis=queue.rq_connection(),
+        account_key=f"account-{account.id}",
+        rate=account.rate,
+        burst=account.burst,
+        backoff_base=settings.ROUTE53_BACKOFF_BASE_MS / 1000,
+    )
 
 
 def zone_config(zone: Zone) -> ZoneConfig:

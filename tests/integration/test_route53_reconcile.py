@@ -480,22 +480,3 @@ def test_the_snapshot_columns_are_read_only_when_used(zone, run_jobs):
     # ... and reading one still gives it.
     assert [e["dnsName"] for e in cs.desired] == ["d1.example.com"]
     assert [e["dnsName"] for e in Zone.objects.get(id=zone.id).applied_desired] == ["d1.example.com"]
-
-
-def test_a_provider_is_built_once_per_account_settings(zone):
-    from records.models import ProviderAccount
-    from records.services import provider_for
-
-    account = ProviderAccount.objects.get(id=zone.account_id)
-    first = provider_for(account)
-    assert provider_for(ProviderAccount.objects.get(id=account.id)) is first
-    # A changed setting or a new secret gives a new provider.
-    ProviderAccount.objects.filter(id=account.id).update(rate=3)
-    second = provider_for(ProviderAccount.objects.get(id=account.id))
-    assert second is not first
-    account = ProviderAccount.objects.get(id=account.id)
-    account.secret = "rotated-secret"
-    account.save()
-    third = provider_for(ProviderAccount.objects.get(id=account.id))
-    assert third is not second
-    assert third.list_zones()  # and it works
