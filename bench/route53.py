@@ -275,7 +275,9 @@ def latency(zone, patches: int, proxy: FaultProxy, tmp: Path) -> None:
                 "web", "default", {"metadata": {"annotations": {f"{PREFIX}hostname": name}}}
             )
             delays.append(wait_for_change(proxy, name + ".", t0, 30) - t0)
-            time.sleep(1.2)  # let the next patch start a new debounce window
+            # The next patch starts a new debounce window (this one ended before the change was sent), and
+            # finds no apply in flight: wait for this change set to finish.
+            wait_finished(name + ".", 30)
         delays.sort()
         p95 = delays[max(0, round(0.95 * len(delays)) - 1)]
         print(f"patch_to_submit_p50_seconds: {statistics.median(delays):.2f} s")
@@ -285,6 +287,17 @@ def latency(zone, patches: int, proxy: FaultProxy, tmp: Path) -> None:
             watcher.stop()
             watcher.join(10)
         sandbox.stop()
+
+
+def wait_finished(name: str, timeout: float) -> None:
+    """Until the change set that changes `name` has finished (its apply's GetChange and bookkeeping)."""
+    from records.models import Change
+
+    deadline = time.monotonic() + timeout
+    while not Change.objects.filter(name=name, changeset__finished_at__isnull=False).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the change set for {name} did not finish within {timeout:.0f} s")
+        time.sleep(0.01)
 
 
 def wait_for_change(proxy: FaultProxy, name: str, since: float, timeout: float) -> float:
