@@ -155,7 +155,7 @@ def _read_stored_state(zone_id: int) -> StoredState | None:
     # transaction, and the zone row is read first: rows newer than `known_at` only make `_still_current` fail.
     return StoredState(
         known_at=zone.state_known_at,
-        current=[recordset_from_route53(r) for r in services.zone_stored_records(zone)],
+        current=services.zone_stored_recordsets(zone),
         previous=services.from_snapshot(zone.applied_desired) or None,
     )
 
@@ -190,7 +190,7 @@ def _reconcile(
         elif (stored := _still_current(zone.id, stored)) is not None:
             current = stored.current
         else:
-            current = [recordset_from_route53(r) for r in services.zone_stored_records(zone)]
+            current = services.zone_stored_recordsets(zone)
     except ProviderError as exc:
         services.zone_invalidate_state(zone_id=zone.id, error=exc.user_message)
         raise
@@ -280,7 +280,7 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
             records = provider.list_record_sets(zone.provider_zone_id)
             current = services.zone_store_state(zone_id=zone.id, records=records, full_read=True)
         elif not unchanged:
-            current = [recordset_from_route53(r) for r in services.zone_stored_records(zone)]
+            current = services.zone_stored_recordsets(zone)
     except ProviderError as exc:
         services.zone_invalidate_state(zone_id=zone.id, error=exc.user_message)
         _finish(cs, [], [], set(), {}, f"reading the zone before the apply failed: {exc.user_message}")
