@@ -80,18 +80,11 @@ class Cluster(models.Model):
     def title(self) -> str:
         return self.display_name or self.name
 
-    @property
-    def kubeconfig(self) -> str:
-        """The decrypted kubeconfig; its secrets are registered for redaction before anyone can log them."""
-        if not self.kubeconfig_encrypted:
-            return ""
-        text = crypto.decrypt(self.kubeconfig_encrypted)
-        _register_kubeconfig_secrets(text)
-        return text
-
-    @kubeconfig.setter
-    def kubeconfig(self, text: str) -> None:
-        self.kubeconfig_encrypted = crypto.encrypt(text) if text else ""
+    kubeconfig = crypto.plaintext_property(
+        "kubeconfig_encrypted",
+        reveal=lambda text: _register_kubeconfig_secrets(text),  # defined below the model
+        doc="The decrypted kubeconfig; its secrets are registered for redaction before anyone can log them.",
+    )
 
     @property
     def aws_credentials(self) -> dict[str, str]:

@@ -8,6 +8,7 @@ old one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -52,6 +53,25 @@ def fingerprint(*parts: str) -> str:
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def plaintext_property(column: str, *, reveal: Callable[[str], None], doc: str = "") -> property:
+    """A model property for the plaintext of the EncryptedTextField `column`: reading decrypts and hands the
+    plaintext to `reveal` (which registers it for log redaction) before anyone can log it; writing encrypts;
+    "" stands for none."""
+
+    def get(obj: models.Model) -> str:
+        token = getattr(obj, column)
+        if not token:
+            return ""
+        text = decrypt(token)
+        reveal(text)
+        return text
+
+    def set_(obj: models.Model, text: str) -> None:
+        setattr(obj, column, encrypt(text) if text else "")
+
+    return property(get, set_, doc=doc)
 
 
 class EncryptedTextField(models.TextField):

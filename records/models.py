@@ -102,17 +102,7 @@ class ProviderAccount(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def secret(self) -> str:
-        if not self.secret_encrypted:
-            return ""
-        value = crypto.decrypt(self.secret_encrypted)
-        register_secret(value)
-        return value
-
-    @secret.setter
-    def secret(self, value: str) -> None:
-        self.secret_encrypted = crypto.encrypt(value) if value else ""
+    secret = crypto.plaintext_property("secret_encrypted", reveal=register_secret)
 
     @property
     def secret_fingerprint(self) -> str:
