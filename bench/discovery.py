@@ -12,7 +12,6 @@ Usage: .venv/bin/python bench/discovery.py [--quick]   (--quick: 200 Services, 1
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tools.services import start_postgres, start_redis  # noqa: E402
+from bench.portal import start_portal  # noqa: E402
 
 PREFIX = "external-dns.alpha.kubernetes.io/"
 
@@ -37,24 +36,7 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="dnsportal-bench-"))
     tmp.chmod(0o755)
-    pg, redis = start_postgres(tmp / "pg"), start_redis(tmp / "redis")
-    os.environ.update(
-        DATABASE_URL=pg.url,
-        REDIS_URL=redis.url,
-        DNSPORTAL_DATA_DIR=str(tmp / "data"),
-        DJANGO_SETTINGS_MODULE="dnsportal.settings",
-        LOG_LEVEL="WARNING",
-    )
-    import logging
-
-    import django
-
-    django.setup()
-    # The bench creates Services from 16 threads; the client's pool of 10 connections says so at WARNING.
-    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    pg, redis = start_portal(tmp)
 
     from kubernetes import client as k8s
 

@@ -33,8 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.portal import start_portal  # noqa: E402
 from tests.fixtures.faultproxy import FaultProxy  # noqa: E402  (the tests' counting proxy, no faults here)
-from tools.services import start_moto, start_postgres, start_redis  # noqa: E402
+from tools.services import start_moto  # noqa: E402
 
 PREFIX = "external-dns.alpha.kubernetes.io/"
 
@@ -47,24 +48,9 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="dnsportal-bench-r53-"))
     tmp.chmod(0o755)
-    pg, redis, moto = start_postgres(tmp / "pg"), start_redis(tmp / "redis"), start_moto(tmp / "moto")
+    pg, redis = start_portal(tmp)
+    moto = start_moto(tmp / "moto")
     proxy = FaultProxy(moto.url).start()
-    os.environ.update(
-        DATABASE_URL=pg.url,
-        REDIS_URL=redis.url,
-        DNSPORTAL_DATA_DIR=str(tmp / "data"),
-        DJANGO_SETTINGS_MODULE="dnsportal.settings",
-        LOG_LEVEL="WARNING",
-    )
-    import logging
-
-    import django
-
-    django.setup()
-    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
     worker = None
     try:
         zone = setup_zone(proxy)

@@ -1,0 +1,30 @@
+"""What the benches that run the portal share: PostgreSQL and Redis on loopback, Django set up on them."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from tools.services import Service, start_postgres, start_redis
+
+
+def start_portal(tmp: Path) -> tuple[Service, Service]:
+    """Start PostgreSQL and Redis under `tmp`, point Django at them and migrate; returns (pg, redis)."""
+    pg, redis = start_postgres(tmp / "pg"), start_redis(tmp / "redis")
+    os.environ.update(
+        DATABASE_URL=pg.url,
+        REDIS_URL=redis.url,
+        DNSPORTAL_DATA_DIR=str(tmp / "data"),
+        DJANGO_SETTINGS_MODULE="dnsportal.settings",
+        LOG_LEVEL="WARNING",
+    )
+    import django
+
+    django.setup()
+    # Benches send many requests at once; urllib3 says so at WARNING when its pool of 10 connections is full.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return pg, redis
