@@ -530,6 +530,21 @@ def on_endpoints_changed(sender, *, cluster_id: int, names: frozenset[str], **kw
 # --- verification ----------------------------------------------------------------------------------------
 
 
+def _verification_not_possible(v, zone: Zone, exc: Exception) -> bool:
+    """Record on the verification row why it could not run. True for a configuration to change (the row says
+    which, and the job ends); False for a failure the job should raise, so it is retried."""
+    from records.models import Verification
+
+    message = getattr(exc, "user_message", None) or str(exc)
+    Verification.objects.filter(id=v.id).update(
+        status=Verification.Status.ERROR, message=message, finished_at=timezone.now()
+    )
+    if isinstance(exc, ValueError | PortalError):
+        log.warning("verification of %s not possible: %s", zone, message)
+        return True
+    return False
+
+
 @register_job(queue="verify")
 def zone_verify(*, zone_id: int, changeset_id: int | None = None) -> None:
     """Ask every authoritative nameserver for every record set the portal owns: values, TTL, agreement.
@@ -557,12 +572,7 @@ def zone_verify(*, zone_id: int, changeset_id: int | None = None) -> None:
             )
         report = last[-1] if last else check_resolution(nameservers, expected)
     except (ProviderError, PortalError, ValueError, OSError) as exc:
-        message = getattr(exc, "user_message", None) or str(exc)
-        Verification.objects.filter(id=v.id).update(
-            status=Verification.Status.ERROR, message=message, finished_at=timezone.now()
-        )
-        if isinstance(exc, ValueError | PortalError):  # a configuration to change: the row says which
-            log.warning("verification of %s not possible: %s", zone, message)
+        if _verification_not_possible(v, zone, exc):
             return
         raise
     status = Verification.Status.OK if report.ok else Verification.Status.FAILED
@@ -641,12 +651,7 @@ def hostname_distribution(*, verification_id: int) -> None:
         observed = counts.by_set(sets)
         verdict = distribution_verdict(observed, intended)
     except (ProviderError, PortalError, ValueError, OSError) as exc:
-        message = getattr(exc, "user_message", None) or str(exc)
-        Verification.objects.filter(id=v.id).update(
-            status=Verification.Status.ERROR, message=message, finished_at=timezone.now()
-        )
-        if isinstance(exc, ValueError | PortalError):  # a configuration to change: the row says which
-            log.warning("verification of %s not possible: %s", zone, message)
+        if _verification_not_possible(v, zone, exc):
             return
         raise
     Verification.objects.filter(id=v.id).update(
