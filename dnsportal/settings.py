@@ -1,8 +1,10 @@
 """dnsportal settings: from the environment only. Every variable is listed in README.md with its default.
 
-Two modes. `embedded` (the default) runs on a laptop with nothing configured: SQLite under DNSPORTAL_DATA_DIR,
-Redis on loopback, a secret key and an encryption key generated once and kept in the data directory.
-`production` refuses to start without SECRET_KEY and DNSPORTAL_ENCRYPTION_KEYS and turns on every HTTPS guard.
+Two modes. `embedded` (the default) runs on a laptop with nothing configured: the PostgreSQL and Redis that
+`make up` runs for DNSPORTAL_DATA_DIR (their ports recorded there), a secret key and an encryption key
+generated once and kept in the data directory. `production` refuses to start without SECRET_KEY,
+DNSPORTAL_ENCRYPTION_KEYS, DATABASE_URL and REDIS_URL and turns on every HTTPS guard. PostgreSQL is the only
+database: row locks and JSONB carry the exactly-once promises of review and apply.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from dnsportal import embedded
 from dnsportal.env import SECRET_VALUES, env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -127,23 +130,31 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_URL = env_secret("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'dnsportal.sqlite3'}"
+DATABASE_URL = env_secret("DATABASE_URL")
+if not DATABASE_URL:
+    if PRODUCTION:
+        raise ImproperlyConfigured("DATABASE_URL is not set; production mode needs a PostgreSQL URL.")
+    DATABASE_URL = embedded.database_url(DATA_DIR)
 try:
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
     }
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL Django understands ({exc}).") from None
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must point at PostgreSQL (postgres://...), the only database dnsportal runs on, "
+        f"not {urlsplit(DATABASE_URL).scheme or 'a path'}."
+    )
 if DATABASES["default"].get("PASSWORD"):
     SECRET_VALUES.add(DATABASES["default"]["PASSWORD"])
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-    # Web, worker, scheduler and watch share the embedded SQLite file: wait for a lock instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env_secret("REDIS_URL") or "redis://127.0.0.1:6379/0"
+REDIS_URL = env_secret("REDIS_URL")
+if not REDIS_URL:
+    if PRODUCTION:
+        raise ImproperlyConfigured("REDIS_URL is not set; production mode needs the URL of its Redis.")
+    REDIS_URL = embedded.redis_url(DATA_DIR)
 if urlsplit(REDIS_URL).password:
     SECRET_VALUES.add(urlsplit(REDIS_URL).password)
 RQ_QUEUE_NAMES = ("default", "discovery", "dns", "verify")
@@ -163,6 +174,9 @@ APPLY_STATE_MAX_AGE_S = env_int("DNSPORTAL_APPLY_STATE_MAX_AGE_S", 60, minimum=0
 VERIFY_PROPAGATION_TIMEOUT_S = env_int("DNSPORTAL_VERIFY_PROPAGATION_TIMEOUT_S", 120, minimum=1)
 # The most queries one traffic-split measurement sends (the sample size follows from the weights).
 VERIFY_MAX_QUERIES = env_int("DNSPORTAL_VERIFY_MAX_QUERIES", 5000, minimum=100)
+# `make up` in embedded mode also runs the demo (three sandbox clusters, a Route53 stand-in) unless turned
+# off; production never does.
+DEMO = not PRODUCTION and env_bool("DNSPORTAL_DEMO", True)
 # The TXT owner id a newly imported zone gets; give each portal installation its own.
 DNSPORTAL_DEFAULT_OWNER_ID = env_str("DNSPORTAL_DEFAULT_OWNER_ID", "dnsportal")
 

@@ -1,4 +1,4 @@
-"""On PostgreSQL and SQLite, the database itself refuses to change or delete audit entries (not only the app)."""
+"""On PostgreSQL (the only database), the database itself refuses to change or delete audit entries (not only the app)."""
 
 from django.db import migrations
 
@@ -19,30 +19,12 @@ DROP FUNCTION IF EXISTS dnsportal_audit_append_only();
 """
 
 
-SQLITE_FORBID = [
-    f"CREATE TRIGGER dnsportal_audit_no_{op.lower()} BEFORE {op} ON dnsportal_auditentry "
-    f"BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: {op} is not allowed'); END;"
-    for op in ("UPDATE", "DELETE")
-]
-SQLITE_ALLOW = [f"DROP TRIGGER IF EXISTS dnsportal_audit_no_{op};" for op in ("update", "delete")]
-
-
 def forbid(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(FORBID)
-    elif vendor == "sqlite":
-        for statement in SQLITE_FORBID:
-            schema_editor.execute(statement)
+    schema_editor.execute(FORBID)
 
 
 def allow(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(ALLOW)
-    elif vendor == "sqlite":
-        for statement in SQLITE_ALLOW:
-            schema_editor.execute(statement)
+    schema_editor.execute(ALLOW)
 
 
 class Migration(migrations.Migration):

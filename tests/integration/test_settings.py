@@ -89,4 +89,49 @@ def test_embedded_mode_needs_nothing_and_keeps_its_generated_keys(tmp_path):
     assert first.stdout == second.stdout  # generated once, then reused: encrypted data stays readable
     assert first.stdout.split()[2] == "False"  # DEBUG only when asked
     assert oct((tmp_path / "embedded-secrets.json").stat().st_mode & 0o777) == "0o600"
-    assert (tmp_path / "dnsportal.sqlite3").parent.exists()
+
+
+def test_a_database_other_than_postgresql_is_refused_in_one_sentence(tmp_path):
+    for url in (f"sqlite:///{tmp_path}/db.sqlite3", "mysql://u:p@db.example.com/dnsportal"):
+        out = _manage({"DNSPORTAL_DATA_DIR": str(tmp_path), "DATABASE_URL": url}, "check")
+        assert out.returncode != 0
+        scheme = url.split(":", 1)[0]
+        assert out.stderr.strip() == (
+            "dnsportal: DATABASE_URL must point at PostgreSQL (postgres://...), the only database dnsportal "
+            f"runs on, not {scheme}."
+        )
+    assert not list(tmp_path.glob("*.sqlite3"))
+
+
+def test_production_needs_a_database_url_and_a_redis_url(tmp_path):
+    out = _manage(_production(tmp_path, DATABASE_URL=""), "check")
+    assert out.stderr.strip() == "dnsportal: DATABASE_URL is not set; production mode needs a PostgreSQL URL."
+    out = _manage(_production(tmp_path, REDIS_URL=""), "check")
+    assert (
+        out.stderr.strip() == "dnsportal: REDIS_URL is not set; production mode needs the URL of its Redis."
+    )
+
+
+def test_embedded_mode_uses_the_services_make_up_recorded_in_its_data_dir(tmp_path):
+    show = (
+        "from django.conf import settings as s; d = s.DATABASES['default']; "
+        "print(d['ENGINE'], d['HOST'], d['PORT'] or '-', s.REDIS_URL)"
+    )
+    # Before `make up` ever ran here: the socket directory it would use, and a Redis URL nothing answers on
+    # (never somebody else's Redis on 6379).
+    out = _manage({"DNSPORTAL_DATA_DIR": str(tmp_path)}, "shell", "-v", "0", "-c", show)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [
+        "django.db.backends.postgresql",
+        str(tmp_path / "postgres"),
+        "-",
+        "redis://127.0.0.1:0/0",
+    ]
+    (tmp_path / "services.json").write_text('{"postgres": 15999, "redis": 16999}')
+    out = _manage({"DNSPORTAL_DATA_DIR": str(tmp_path)}, "shell", "-v", "0", "-c", show)
+    assert out.stdout.split() == [
+        "django.db.backends.postgresql",
+        "127.0.0.1",
+        "15999",
+        "redis://127.0.0.1:16999/0",
+    ]
