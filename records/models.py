@@ -19,6 +19,20 @@ class SnapshotsDeferred(models.Manager):
         return super().get_queryset().defer(*self.model.SNAPSHOT_FIELDS)
 
 
+class SnapshotColumns(models.Model):
+    """A model whose manager is SnapshotsDeferred: reading a deferred snapshot loads that column alone."""
+
+    class Meta:
+        abstract = True
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
+        # Django loads a deferred field with only(field) on the base manager, which here has deferred that
+        # very field already: only() then selects every column and overwrites the instance's unsaved edits.
+        if from_queryset is None and fields is not None:
+            from_queryset = type(self)._base_manager.db_manager(using, hints={"instance": self}).defer(None)
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+
+
 class Endpoint(models.Model):
     """One record a cluster wants published (the desired state), as discovery computed it."""
 
@@ -133,7 +147,7 @@ class ProviderAccount(models.Model):
         }
 
 
-class Zone(models.Model):
+class Zone(SnapshotColumns):
     """A hosted zone the portal may write to, owning only the records whose TXT names its owner id."""
 
     class Policy(models.TextChoices):
@@ -263,7 +277,7 @@ class ZoneRecord(models.Model):
         return [r.get("Value", "") for r in self.data.get("ResourceRecords", [])]
 
 
-class ChangeSet(models.Model):
+class ChangeSet(SnapshotColumns):
     """The unit of review: what will change in one zone, why, who approved, what really happened."""
 
     class Status(models.TextChoices):

@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -115,6 +116,8 @@ def zone_edit(request: HttpRequest, zone_id: int) -> HttpResponse:
         fields = {f: form.cleaned_data[f] for f in form.Meta.fields}
         try:
             services.zone_update(actor=request.user, zone_id=zone.id, **fields)
+        except ValidationError as exc:
+            form.add_error(None, "; ".join(exc.messages))
         except ValueError as exc:
             form.add_error(None, str(exc))
         else:

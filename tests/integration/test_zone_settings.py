@@ -1,0 +1,55 @@
+"""The zone settings and provider account forms: they save what is valid and name what is not."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from dnsportal.models import AuditEntry
+from records.models import ProviderAccount, Zone
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def zone() -> Zone:
+    account = ProviderAccount.objects.create(name="aws-prod", credential_kind="default")
+    return Zone.objects.create(account=account, provider_zone_id="Z1", name="example.com.")
+
+
+def _settings(zone: Zone, **changes: object) -> dict[str, object]:
+    form = {
+        "owner_id": zone.owner_id,
+        "policy": zone.policy,
+        "txt_prefix": zone.txt_prefix,
+        "txt_suffix": zone.txt_suffix,
+        "drift_interval": zone.drift_interval,
+        "approval_mode": zone.approval_mode,
+        "webhook_url": zone.webhook_url,
+        "nameserver_override": zone.nameserver_override,
+        "verify_interval": zone.verify_interval,
+        "enabled": "on",
+    }
+    form.update(changes)
+    return form
+
+
+@pytest.mark.parametrize("verified_ok", [True, False, None])
+def test_zone_settings_save_whatever_the_last_verification_said(client, root, zone, verified_ok):
+    # The jobs write the verification fields; the settings form neither shows nor validates them.
+    verified_at = timezone.now() if verified_ok is not None else None
+    Zone.objects.filter(id=zone.id).update(last_verified_at=verified_at, last_verification_ok=verified_ok)
+    client.force_login(root)
+    response = client.post(f"/zones/{zone.id}/edit/", _settings(zone, verify_interval=900))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    zone.refresh_from_db()
+    assert (zone.verify_interval, zone.last_verification_ok) == (900, verified_ok)
+    assert AuditEntry.objects.filter(action="zone.update", object_id=str(zone.id)).exists()
+
+
+def test_reading_a_snapshot_column_keeps_the_unsaved_edits(zone):
+    # The snapshot columns are deferred; loading one on first access must not reload (and undo) the rest.
+    loaded = Zone.objects.get(id=zone.id)
+    loaded.verify_interval = 900
+    assert loaded.applied_desired == []
+    assert loaded.verify_interval == 900
