@@ -131,7 +131,7 @@ def execute(run_id: int) -> str:
         log.info("job %s finished", run.name)
     except Exception as exc:
         status = JobRun.Status.FAILED
-        error = _message(exc)
+        error = failure_message(exc)
         log.exception("job %s failed: %s", run.name, error)
     finally:
         root.removeHandler(handler)
@@ -145,9 +145,17 @@ def execute(run_id: int) -> str:
     return status
 
 
-def _message(exc: BaseException) -> str:
+def failure_message(exc: BaseException) -> str:
+    """What a failed run says to the operator (a ProviderError's user_message; else the exception), redacted,
+    for rows that keep a background failure of their own (Zone.last_reconcile_error)."""
     text = getattr(exc, "user_message", None) or str(exc) or exc.__class__.__name__
-    return f"{exc.__class__.__name__}: {text}" if not getattr(exc, "user_message", None) else text
+    return redact(f"{exc.__class__.__name__}: {text}" if not getattr(exc, "user_message", None) else text)
+
+
+def current_run_id() -> int | None:
+    """The JobRun being executed in this context (None outside `execute`): rows link to the run's page."""
+    value = job_id_var.get()
+    return int(value) if value.isdigit() else None
 
 
 def rq_connection():

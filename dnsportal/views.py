@@ -28,12 +28,14 @@ PAGE_SIZE = 50
 @role_required(VIEW)
 def dashboard(request: HttpRequest) -> HttpResponse:
     from clusters import selectors as cluster_selectors
+    from records import selectors as records_selectors
 
     context = {
         "cluster_count": cluster_selectors.cluster_count(),
         "recent_jobs": JobRun.objects.select_related("actor")[:8],
         "recent_audit": AuditEntry.objects.all()[:8],
         "failed_jobs": JobRun.objects.filter(status=JobRun.Status.FAILED).count(),
+        "zone_failures": records_selectors.zones_failing_reconcile(),
     }
     return render(request, "dashboard.html", context)
 

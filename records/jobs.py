@@ -16,7 +16,7 @@ from django.db.models import Subquery
 from django.utils import timezone
 
 from dnsportal.errors import PortalError
-from dnsportal.queue import enqueue, register_job, rq_connection
+from dnsportal.queue import current_run_id, enqueue, failure_message, register_job, rq_connection
 from dnsportal.scheduler import periodic
 from records import services
 from records.endpoint import Endpoint as EndpointData
@@ -134,6 +134,10 @@ def zone_reconcile(
     except ZoneBusy:
         later("is busy")
         return
+    except Exception as exc:
+        # The run fails too; the zone keeps the message and the run, so its pages show it (STYLE.md).
+        services.zone_reconcile_failed(zone_id=zone_id, error=failure_message(exc), run_id=current_run_id())
+        raise
     if rq_connection().delete(_rerun_key(zone_id)):
         enqueue("zone_reconcile", zone_id=zone_id, cause=cause)
 
@@ -191,8 +195,8 @@ def _reconcile(
             current = stored.current
         else:
             current = services.zone_stored_recordsets(zone)
-    except ProviderError as exc:
-        services.zone_invalidate_state(zone_id=zone.id, error=exc.user_message)
+    except ProviderError:
+        services.zone_invalidate_state(zone_id=zone.id)  # zone_reconcile records the error
         raise
     desired = services.desired_for_zone(zone)
     previous = stored.previous if stored else services.from_snapshot(zone.applied_desired) or None
@@ -213,7 +217,9 @@ def _reconcile(
     cs = services.changeset_record(
         zone_id=zone.id, plan=plan, desired=desired, cause=cause, requested_by=requested_by, adopt=adopt
     )
-    Zone.objects.filter(id=zone.id).update(last_reconcile_at=timezone.now(), last_reconcile_error="")
+    Zone.objects.filter(id=zone.id).update(
+        last_reconcile_at=timezone.now(), last_reconcile_error="", last_reconcile_run_id=current_run_id()
+    )
     counts = plan.counts()
     log.info(
         "zone %s: plan %s (%s), change set %s",
@@ -282,7 +288,7 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
         elif not unchanged:
             current = services.zone_stored_recordsets(zone)
     except ProviderError as exc:
-        services.zone_invalidate_state(zone_id=zone.id, error=exc.user_message)
+        services.zone_invalidate_state(zone_id=zone.id, error=exc.user_message, run_id=current_run_id())
         _finish(cs, [], [], set(), {}, f"reading the zone before the apply failed: {exc.user_message}")
         return
     rows = list(cs.changes.exclude(status=Change.Status.APPLIED).order_by("position"))
@@ -318,7 +324,7 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
         result = provider.apply(zone.provider_zone_id, groups, wait=True)
     except ProviderError as exc:
         applied_ids, failed, error = set(exc.applied), {}, exc.user_message
-        services.zone_invalidate_state(zone_id=zone.id, error=error)
+        services.zone_invalidate_state(zone_id=zone.id, error=error, run_id=current_run_id())
     else:
         applied_ids, failed = set(result.applied), result.failed
     _finish(cs, rows, groups, applied_ids, failed, error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from records.models import Endpoint
+from records.models import Endpoint, Zone
 
 ROUTING_LABELS = {
     "aws/weight": "weight",
@@ -37,3 +37,13 @@ def routing_summary(properties: dict[str, str]) -> str:
     if "alias" in properties:
         parts.append("alias")
     return " · ".join(parts)
+
+
+def zones_failing_reconcile() -> QuerySet:
+    """Enabled zones whose last reconcile failed, with the failed job run (for the dashboard)."""
+    return (
+        Zone.objects.filter(enabled=True)
+        .exclude(last_reconcile_error="")
+        .select_related("last_reconcile_run")
+        .order_by("name")
+    )

@@ -183,9 +183,18 @@ def zone_stored_recordsets(zone: Zone) -> list[RecordSet]:
     return [recordset_from_route53(r) for r in rows]
 
 
-def zone_invalidate_state(*, zone_id: int, error: str = "") -> None:
+def zone_invalidate_state(*, zone_id: int, error: str = "", run_id: int | None = None) -> None:
     """After an error the stored state may be wrong: the next reconcile reads the zone again."""
-    Zone.objects.filter(id=zone_id).update(state_valid=False, last_reconcile_error=error)
+    Zone.objects.filter(id=zone_id).update(state_valid=False)
+    if error:
+        zone_reconcile_failed(zone_id=zone_id, error=error, run_id=run_id)
+
+
+def zone_reconcile_failed(*, zone_id: int, error: str, run_id: int | None) -> None:
+    """A reconcile (or the zone read before an apply) failed: the zone's pages and the dashboard say so, with
+    the job run's log one click away, until a reconcile succeeds."""
+    # last_reconcile_at stays the last success: "3 hours ago" beside the error says how old the plan is.
+    Zone.objects.filter(id=zone_id).update(last_reconcile_error=error, last_reconcile_run_id=run_id)
 
 
 # --- change sets --------------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ RECORD_PAGE_SIZE = 100
 def zone_detail(request: HttpRequest, zone_id: int) -> HttpResponse:
     from records.ownership import TxtNaming, explain_apex
 
-    zone = get_object_or_404(Zone.objects.select_related("account"), id=zone_id)
+    zone = get_object_or_404(Zone.objects.select_related("account", "last_reconcile_run"), id=zone_id)
     records = zone.records.all()
     q = request.GET.get("q", "").strip()
     if q:
