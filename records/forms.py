@@ -1,8 +1,25 @@
 from __future__ import annotations
 
+from functools import cache
+
 from django import forms
 
 from records.models import ProviderAccount, Zone
+
+
+@cache
+def aws_regions() -> frozenset[str]:
+    """Every region of every AWS partition, from the endpoint data botocore ships (no network)."""
+    import boto3
+
+    session = boto3.session.Session()
+    # Route53 itself is global (no regions in the data); STS is in every region and is what the role
+    # credentials and the regional endpoints of the account use.
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("sts", partition_name=partition)
+    )
 
 
 class AccountForm(forms.Form):
@@ -29,6 +46,14 @@ class AccountForm(forms.Form):
         help_text="Requests per second to Route53 for this account, shared by every worker.",
     )
     burst = forms.IntegerField(initial=5, min_value=1, max_value=100)
+
+    def clean_region(self) -> str:
+        region = self.cleaned_data["region"].strip()
+        if region not in aws_regions():
+            raise forms.ValidationError(
+                f"{region!r} is not an AWS region; use a region name such as us-east-1 or eu-west-1."
+            )
+        return region
 
     def clean(self) -> dict:
         data = super().clean()
@@ -72,6 +97,17 @@ class ZoneForm(forms.ModelForm):
             "owner_id": "The TXT owner id the portal writes in this zone; never an ExternalDNS instance's.",
             "txt_prefix": "Where ownership TXT records go. The default keeps the apex's TXT inside the zone.",
         }
+
+    def clean_nameserver_override(self) -> str:
+        from records.verify import nameserver_entry_problems
+
+        text = self.cleaned_data["nameserver_override"]
+        problems = nameserver_entry_problems(text)
+        if problems:
+            raise forms.ValidationError(
+                [f"{p}; write a host name or an IP address, with an optional port 1-65535" for p in problems]
+            )
+        return ", ".join(e.strip() for e in text.split(",") if e.strip())
 
     def clean(self) -> dict:
         data = super().clean()

@@ -149,31 +149,51 @@ def resolve_nameservers(
         entry = raw.strip()
         if not entry:
             continue
-        port = default_port
-        if m := _BRACKETED.match(entry):
-            host = m["host"]
-            if ":" not in host or not _is_ip(host):  # brackets hold an IPv6 literal (RFC 3986), nothing else
-                raise ValueError(f"nameserver {entry!r} is neither an IP address nor a host name")
-            if m["port"]:
-                port = _parse_port(m["port"], entry)
-        elif entry.count(":") > 1:  # a bare IPv6 address: its colons are not a port separator
-            host = entry
-        elif ":" in entry:
-            host, _, port_text = entry.partition(":")
-            if not port_text.isdigit():
-                raise ValueError(f"nameserver {entry!r}: {port_text!r} is not a port number")
-            port = _parse_port(port_text, entry)
-        else:
-            host = entry
+        host, port = _host_port(entry, default_port)
         if _is_ip(host):
             found = [Nameserver(host, port)]
-        elif ":" in host or not _looks_like_hostname(host):
-            raise ValueError(f"nameserver {entry!r} is neither an IP address nor a host name")
         else:
             found = _lookup_nameserver(host.rstrip(".").lower(), port, lookup)
         for ns in found:
             out.setdefault((ns.host, ns.port), ns)
     return list(out.values())
+
+
+def nameserver_entry_problems(text: str) -> list[str]:
+    """What is wrong with each comma-separated `host:port` entry (see `resolve_nameservers`), one sentence
+    naming the entry per bad one; nothing is looked up, so a host name that does not resolve passes."""
+    problems = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if entry:
+            try:
+                _host_port(entry, 53)
+            except ValueError as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def _host_port(entry: str, default_port: int) -> tuple[str, int]:
+    """The host (an IP address or a host name) and port of one entry; ValueError naming the entry."""
+    port = default_port
+    if m := _BRACKETED.match(entry):
+        host = m["host"]
+        if ":" not in host or not _is_ip(host):  # brackets hold an IPv6 literal (RFC 3986), nothing else
+            raise ValueError(f"nameserver {entry!r} is neither an IP address nor a host name")
+        if m["port"]:
+            port = _parse_port(m["port"], entry)
+    elif entry.count(":") > 1:  # a bare IPv6 address: its colons are not a port separator
+        host = entry
+    elif ":" in entry:
+        host, _, port_text = entry.partition(":")
+        if not port_text.isdigit():
+            raise ValueError(f"nameserver {entry!r}: {port_text!r} is not a port number")
+        port = _parse_port(port_text, entry)
+    else:
+        host = entry
+    if not _is_ip(host) and (":" in host or not _looks_like_hostname(host)):
+        raise ValueError(f"nameserver {entry!r} is neither an IP address nor a host name")
+    return host, port
 
 
 def _is_ip(host: str) -> bool:

@@ -53,3 +53,59 @@ def test_reading_a_snapshot_column_keeps_the_unsaved_edits(zone):
     loaded.verify_interval = 900
     assert loaded.applied_desired == []
     assert loaded.verify_interval == 900
+
+
+def test_a_valid_nameserver_override_is_saved(client, root, zone):
+    client.force_login(root)
+    override = "127.0.0.1:5300, [2001:db8::1]:53, ns1.example.net, 2001:db8::2"
+    response = client.post(f"/zones/{zone.id}/edit/", _settings(zone, nameserver_override=override))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    zone.refresh_from_db()
+    assert zone.nameserver_override == override
+
+
+def test_a_bad_nameserver_override_names_every_bad_entry(client, root, zone):
+    client.force_login(root)
+    response = client.post(
+        f"/zones/{zone.id}/edit/", _settings(zone, nameserver_override="nohost:99999, ::::, 192.0.2.1:53")
+    )
+    assert response.status_code == 422
+    errors = response.context["form"].errors["nameserver_override"]
+    assert len(errors) == 2, errors
+    assert "nohost:99999" in errors[0] and "65535" in errors[0]
+    assert "::::" in errors[1]
+    zone.refresh_from_db()
+    assert zone.nameserver_override == ""
+
+
+def _account(**changes: object) -> dict[str, object]:
+    form = {
+        "name": "aws-test",
+        "credential_kind": "static",
+        "access_key_id": "AKIAEXAMPLE",
+        "secret": "secret-example",
+        "region": "eu-west-1",
+        "rate": "5",
+        "burst": "5",
+    }
+    form.update(changes)
+    return form
+
+
+@pytest.mark.parametrize("region", ["mars-1", "eu-west-9", "EU-WEST-1", "us-east-1; drop"])
+def test_an_account_in_a_region_aws_does_not_have_is_refused(client, root, region):
+    client.force_login(root)
+    response = client.post("/accounts/add/", _account(region=region))
+    assert response.status_code == 422
+    [error] = response.context["form"].errors["region"]
+    assert region in error and "not an AWS region" in error
+    assert not ProviderAccount.objects.exists()
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-central-1", "cn-north-1", "us-gov-west-1"])
+def test_an_account_in_a_real_region_is_accepted(root, region):
+    from records.forms import AccountForm
+
+    form = AccountForm(_account(region=region))
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["region"] == region

@@ -27,6 +27,7 @@ from records.verify import (
     distribution_verdict,
     interpret,
     make_query,
+    nameserver_entry_problems,
     normalize_value,
     rdata_value,
     resolve_nameservers,
@@ -330,6 +331,15 @@ def test_resolve_nameservers_drops_duplicates_and_blank_entries() -> None:
 def test_resolve_nameservers_rejects_malformed_entries(entry: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         resolve_nameservers([entry], lookup=_no_lookup)
+
+
+def test_nameserver_entry_problems_names_every_bad_entry_and_looks_nothing_up() -> None:
+    assert nameserver_entry_problems("192.0.2.1:5300, [2001:db8::1]:53, ns1.example.net, ::1") == []
+    assert nameserver_entry_problems("nohost:99999, ::::, 192.0.2.1, ns1.example.net:0") == [
+        "nameserver 'nohost:99999': port 99999 is not between 1 and 65535",
+        "nameserver '::::' is neither an IP address nor a host name",
+        "nameserver 'ns1.example.net:0': port 0 is not between 1 and 65535",
+    ]
 
 
 def test_resolve_nameservers_names_the_host_that_does_not_resolve() -> None:
