@@ -22,7 +22,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from operator import attrgetter
@@ -820,6 +820,14 @@ def _compute_plan(
     # Deletes: owned records nobody wants any more, built from the current state (exact match for Route53).
     managed = ctx.managed
     gone = [k for k in cur.keys() - want_all.records.keys() if k[1] in managed]
+    # What replaces a deleted record set at its name and type (round robin becoming weighted replaces the
+    # set without an identifier by sets with one): read only when something goes.
+    gone_at = {(k[0], k[1]) for k in gone}
+    wanted_at: dict[tuple[str, str], list[RecordSet]] = {}
+    if gone_at:
+        for wk, wdr in want_all.records.items():
+            if (wk[0], wk[1]) in gone_at:
+                wanted_at.setdefault((wk[0], wk[1]), []).append(wdr.record)
     for k in gone:
         if not ctx.is_managed(k):
             continue
@@ -830,7 +838,7 @@ def _compute_plan(
             continue
         owned_count += 1
         if k[0] not in blocked:
-            _plan_delete(b, k, have, o, prev)
+            _plan_delete(b, k, have, o, prev, wanted_at.get((k[0], k[1]), ()))
 
     # The zone policy
     kept: list[ChangeGroup] = []
@@ -1102,8 +1110,36 @@ def _plan_adopt_delete(b: _Builder, k: tuple[str, str, str], dr: DesiredRecord) 
     )
 
 
+def _routing_name(rs: RecordSet) -> str:
+    """ "weighted", "failover", ...; simple routing with several values is round robin."""
+    policy = rs.routing.policy
+    if policy == "simple" and len(rs.values) > 1:
+        return "round robin"
+    return policy
+
+
+def _routing_change(have: RecordSet, replacements: Sequence[RecordSet]) -> str:
+    """Why `have` goes when other record sets take its name and type with another routing policy, or ""."""
+    if not replacements:
+        return ""
+    before = _routing_name(have)
+    after = sorted({_routing_name(r) for r in replacements})
+    if after == [before]:
+        return ""  # the same policy under another set identifier: its sources tell the story
+    reason = f"routing changed from {before} to {', '.join(after)}"
+    ids = sorted(r.set_identifier for r in replacements if r.set_identifier)
+    if ids:
+        reason += ": replaced by record sets " + ", ".join(f"[{i}]" for i in ids)
+    return reason
+
+
 def _plan_delete(
-    b: _Builder, k: tuple[str, str, str], have: RecordSet, o: Ownership, prev: Desired | None
+    b: _Builder,
+    k: tuple[str, str, str],
+    have: RecordSet,
+    o: Ownership,
+    prev: Desired | None,
+    replacements: Sequence[RecordSet] = (),
 ) -> None:
     ctx = b.ctx
     changes = [Change(ACTION_DELETE, have)]
@@ -1122,6 +1158,7 @@ def _plan_delete(
         resource = o.labels.get(LABEL_RESOURCE, "")
         reason = "no cluster publishes it any more" + (f" (last written for {resource})" if resource else "")
         sources = (describe_source("", resource),) if resource else ()
+    reason = _routing_change(have, replacements) or reason
     b.groups.append(
         ChangeGroup(
             kind=DELETE,

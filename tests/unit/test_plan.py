@@ -295,6 +295,44 @@ def test_update_reason_names_the_target_change() -> None:
     converges(p, [ep("www.example.com", "5.6.7.8")], current)
 
 
+@pytest.mark.parametrize("with_previous", [True, False])
+def test_round_robin_becoming_weighted_says_the_routing_changed(with_previous: bool) -> None:
+    before = [
+        ep("shop.example.com", "1.1.1.1", cluster="eks-eu1"),
+        ep("shop.example.com", "2.2.2.2", cluster="rke2-dc1"),
+    ]
+    now = [
+        ep("shop.example.com", "1.1.1.1", cluster="eks-eu1", sid="eks-eu1", props={"aws/weight": "80"}),
+        ep("shop.example.com", "2.2.2.2", cluster="rke2-dc1", sid="rke2-dc1", props={"aws/weight": "20"}),
+    ]
+    current = owned(rec("shop.example.com.", ["1.1.1.1", "2.2.2.2"]))
+    p = plan(now, current, previous=before if with_previous else None)
+    [gone] = [g for g in p.groups if g.kind == DELETE]
+    assert gone.reasons == (
+        "routing changed from round robin to weighted: replaced by record sets [eks-eu1], [rke2-dc1]",
+    )
+    assert sorted(str(g.key) for g in p.groups if g.kind == CREATE) == [
+        "shop.example.com. A [eks-eu1]",
+        "shop.example.com. A [rke2-dc1]",
+    ]
+    converges(p, now, current)
+    # and back: the weighted record sets give way to one simple record set
+    back = plan(before, apply_plan(current, p), previous=now if with_previous else None)
+    assert [g.reasons for g in back.groups if g.kind == DELETE] == [
+        ("routing changed from weighted to round robin",),
+        ("routing changed from weighted to round robin",),
+    ]
+
+
+def test_a_renamed_set_identifier_is_not_a_routing_change() -> None:
+    before = [ep("shop.example.com", "1.1.1.1", cluster="eks", sid="eks", props={"aws/weight": "1"})]
+    now = [ep("shop.example.com", "1.1.1.1", cluster="eks", sid="eks-eu1", props={"aws/weight": "1"})]
+    current = owned(rec("shop.example.com.", "1.1.1.1", sid="eks", routing=Routing(weight=1)))
+    p = plan(now, current, previous=before)
+    [gone] = [g for g in p.groups if g.kind == DELETE]
+    assert gone.reasons == ("source deleted in eks (Service eks/default/nginx)",)
+
+
 def test_delete_takes_the_record_and_its_txt_exactly_as_they_are() -> None:
     record = rec("old.example.com.", ["1.1.1.1", "2.2.2.2"], ttl=77)
     current = owned(record, resource="service/shop/old")
