@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
 from django.db.models import Q, QuerySet
 
+from records import services
+from records.aggregate import aggregate
+from records.endpoint import Endpoint as EndpointData
 from records.models import Endpoint, Zone
+from records.plan import ZoneConfig, compute_plan
+from records.recordset import RecordSet, in_zone, recordset_from_route53
 
 ROUTING_LABELS = {
     "aws/weight": "weight",
@@ -47,3 +56,145 @@ def zones_failing_reconcile() -> QuerySet:
         .select_related("last_reconcile_run")
         .order_by("name")
     )
+
+
+# --- why a name is not published --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unpublished:
+    """One reason (part of) a name the clusters publish is not, or not fully, in DNS."""
+
+    kind: str  # conflict, invalid, not-owned, ownership (plan conflicts); policy; type; no-zone; cluster
+    message: str
+    zone: Zone | None = None
+    record_type: str = ""  # "": the whole name (a conflict anywhere on a name holds all of it back)
+    objects: tuple[str, ...] = ()
+
+    LABELS: ClassVar[dict[str, str]] = {
+        "conflict": "conflict",
+        "invalid": "invalid",
+        "not-owned": "not owned",
+        "ownership": "ownership record",
+        "policy": "zone policy",
+        "type": "type not managed",
+        "no-zone": "no zone",
+        "cluster": "cluster disabled",
+    }
+
+    @property
+    def label(self) -> str:
+        return self.LABELS.get(self.kind, self.kind)
+
+    def applies_to(self, record_type: str) -> bool:
+        return not self.record_type or self.record_type == record_type
+
+
+def unpublished_reasons(names: Iterable[str]) -> dict[str, list[Unpublished]]:
+    """Why each of `names` (endpoint DNS names) is not, or not fully, published, keyed by name; names the
+    plan publishes as the clusters ask have no entry.
+
+    The plan engine decides, from the names' endpoints and the zone's stored records at those names (as of
+    the zone's last read): conflicts between clusters (A beside CNAME, mixed routing, two PRIMARY, a reused
+    set identifier), records another owner holds, changes the zone's policy holds back, and endpoints the
+    aggregation leaves out (a type the zone does not manage). Also a name no imported zone holds, and
+    endpoints of disabled clusters.
+    """
+    from clusters.models import Cluster
+
+    wanted = sorted({n.lower().rstrip(".") for n in names if n})
+    if not wanted:
+        return {}
+    out: dict[str, list[Unpublished]] = {}
+    by_name: dict[str, list[EndpointData]] = {}
+    rows = Endpoint.objects.filter(dns_name__in=wanted).values_list(
+        "dns_name", "record_type", "targets", "ttl", "set_identifier", "properties", "labels", "cluster__name"
+    )
+    disabled = set(Cluster.objects.filter(enabled=False).values_list("name", flat=True))
+    for name, rtype, targets, ttl, sid, props, labels, cluster in rows:
+        if cluster in disabled:
+            message = f"Cluster {cluster} is disabled: its {rtype} endpoint is not published."
+            _add(out, name, Unpublished("cluster", message, record_type=rtype))
+            continue
+        ep = EndpointData.make(
+            name,
+            rtype,
+            targets,
+            ttl=ttl,
+            set_identifier=sid,
+            provider_specific=props,
+            labels=labels,
+            cluster=cluster,
+        )
+        by_name.setdefault(name, []).append(ep)
+    placed: set[str] = set()
+    zones = list(Zone.objects.select_related("account").order_by("name"))
+    for zone in zones:
+        if not zone.enabled or not any(in_zone(n + ".", zone.name.lower()) for n in by_name):
+            continue
+        config = services.zone_config(zone)
+        mine = [n for n in by_name if _holds(config, n + ".")]
+        if not mine:
+            continue
+        placed.update(mine)
+        for name, reason in _plan_reasons(zone, config, mine, by_name):
+            _add(out, name, reason)
+    for name in sorted(by_name.keys() - placed):
+        held_by = [z.display_name for z in zones if not z.enabled and in_zone(name + ".", z.name)]
+        message = (
+            f"Zone {', '.join(held_by)} holds this name but is disabled: nothing is published to it."
+            if held_by
+            else "No zone for this name: no imported zone holds it, so it is published nowhere. Import its "
+            "hosted zone from a provider account."
+        )
+        _add(out, name, Unpublished("no-zone", message))
+    return out
+
+
+def _add(out: dict[str, list[Unpublished]], name: str, reason: Unpublished) -> None:
+    if reason not in out.setdefault(name, []):
+        out[name].append(reason)
+
+
+def _holds(config: ZoneConfig, fqdn: str) -> bool:
+    # A hosted zone below this one serves its names (ExternalDNS places a name in the longest matching zone).
+    return in_zone(fqdn, config.zone) and not any(in_zone(fqdn, sub) for sub in config.subzones)
+
+
+def _plan_reasons(
+    zone: Zone, config: ZoneConfig, names: list[str], by_name: dict[str, list[EndpointData]]
+) -> Iterator[tuple[str, Unpublished]]:
+    endpoints = [ep for n in names for ep in by_name[n]]
+    desired = aggregate(endpoints, config.zone, managed_types=config.managed_types, subzones=config.subzones)
+    plan = compute_plan(desired, _stored_at(zone, names), config)
+    wanted = {n + "." for n in names}
+    for c in plan.conflicts:
+        if c.name in wanted:
+            message = f"{c.message.rstrip('.')}. The name stays as it is in DNS until this is resolved."
+            yield c.name[:-1], Unpublished(c.kind, message, zone, objects=c.objects)
+    for s in plan.skipped:
+        if s.key.name in wanted:
+            yield s.key.name[:-1], Unpublished("policy", f"{s.key}: {s.reason}.", zone, s.key.type)
+    # What aggregation left out, on names it had nothing against: a type this zone does not manage.
+    used = {id(ep) for dr in desired.records.values() for ep in dr.endpoints}
+    blocked = {c.name for c in plan.conflicts}
+    managed = ", ".join(sorted(config.managed_types))
+    for ep in endpoints:
+        if id(ep) in used or ep.dns_name + "." in blocked or ep.record_type in config.managed_types:
+            continue
+        message = (
+            f"{ep.record_type} records are not published to {zone.display_name}: the zone manages "
+            f"{managed} records only."
+        )
+        yield ep.dns_name, Unpublished("type", message, zone, ep.record_type)
+
+
+def _stored_at(zone: Zone, names: list[str]) -> list[RecordSet]:
+    """The zone's stored record sets at `names`, with the TXT records that can carry their ownership: every
+    naming (prefix, suffix, legacy, `cname-`) keeps the first label and the parent domain."""
+    match = Q(name__in=[n + "." for n in names])
+    for n in names:
+        first, _, rest = n.partition(".")
+        match |= Q(name__endswith=f".{rest}.", name__contains=first) if rest else Q(name__contains=first)
+    rows = zone.records.filter(match).values_list("data", flat=True)
+    return [recordset_from_route53(data) for data in rows]

@@ -381,8 +381,11 @@ def endpoint_list(request: HttpRequest) -> HttpResponse:
     record_type = request.GET.get("type", "")
     rows = selectors.endpoints(q=q, cluster=cluster, private=private, record_type=record_type)
     page = Paginator(rows, ENDPOINT_PAGE_SIZE).get_page(request.GET.get("page"))
+    # Why a row is not (fully) in DNS, planned for the names of this page only.
+    reasons = selectors.unpublished_reasons(ep.dns_name for ep in page.object_list)
     for ep in page.object_list:
         ep.routing = selectors.routing_summary(ep.properties)
+        ep.unpublished = [r for r in reasons.get(ep.dns_name, ()) if r.applies_to(ep.record_type)]
     ctx = {
         "page": page,
         "q": q,
@@ -400,14 +403,17 @@ def endpoint_list(request: HttpRequest) -> HttpResponse:
 def hostname_detail(request: HttpRequest, dns_name: str) -> HttpResponse:
     name = dns_name.lower().rstrip(".")
     rows = list(selectors.endpoints().filter(dns_name=name))
+    unpublished = selectors.unpublished_reasons([name]).get(name, []) if rows else []
     for ep in rows:
         ep.routing = selectors.routing_summary(ep.properties)
+        ep.unpublished = [r for r in unpublished if r.applies_to(ep.record_type)]
     history = Verification.objects.filter(kind=Verification.Kind.DISTRIBUTION, hostname=name)
     latest = history.first()
     ctx = {
         "dns_name": name,
         "rows": rows,
         "clusters": sorted({ep.cluster.name for ep in rows}),
+        "unpublished": unpublished,
         "zones": services.zones_for_names([name]),
         "latest": latest,
         "chart": _chart(latest) if latest else "",
