@@ -120,7 +120,9 @@ def _require(path: str | Path, package: str) -> str:
     return found
 
 
-def _popen(cmd: list[str], log_path: Path, cwd: Path, **kw) -> subprocess.Popen:
+def _popen(cmd: list[str], log_path: Path, cwd: Path, *, detach: bool = False) -> subprocess.Popen:
+    """`detach`: a session of its own, so a Ctrl-C in `make up`'s terminal reaches only the supervisor, which
+    stops the processes before the services they use (no traceback from a worker losing its database)."""
     log = open(log_path, "ab")  # noqa: SIM115  (the child keeps it open for its whole life)
     try:
         return subprocess.Popen(
@@ -130,13 +132,16 @@ def _popen(cmd: list[str], log_path: Path, cwd: Path, **kw) -> subprocess.Popen:
             stdin=subprocess.DEVNULL,
             cwd=cwd,
             preexec_fn=_die_with_parent,
-            **kw,
+            start_new_session=detach,
         )
     finally:
         log.close()
 
 
-def start_redis(workdir: Path | None = None, port: int | None = None) -> Service:
+def start_redis(
+    workdir: Path | None = None, port: int | None = None, *, persistent: bool = False, detach: bool = False
+) -> Service:
+    """`persistent` (make up): an append-only file in `workdir`, so queued jobs survive a restart."""
     binary = _require("redis-server", "redis-server")
     owns = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="dnsportal-redis-"))
@@ -152,7 +157,7 @@ def start_redis(workdir: Path | None = None, port: int | None = None) -> Service
         "--save",
         "",
         "--appendonly",
-        "no",
+        "yes" if persistent else "no",
         "--daemonize",
         "no",
         "--dir",
@@ -162,7 +167,7 @@ def start_redis(workdir: Path | None = None, port: int | None = None) -> Service
         "redis",
         f"redis://127.0.0.1:{port}/0",
         port,
-        _popen(cmd, log_path, workdir),
+        _popen(cmd, log_path, workdir, detach=detach),
         workdir,
         log_path,
         owns_workdir=owns,
@@ -182,9 +187,18 @@ def start_redis(workdir: Path | None = None, port: int | None = None) -> Service
 
 
 def start_postgres(
-    workdir: Path | None = None, port: int | None = None, dbname: str = "dnsportal"
+    workdir: Path | None = None,
+    port: int | None = None,
+    dbname: str = "dnsportal",
+    *,
+    durable: bool = False,
+    detach: bool = False,
 ) -> Service:
-    """PostgreSQL as the `postgres` system user (it refuses root), trust auth on loopback, fsync off."""
+    """PostgreSQL as the `postgres` system user (it refuses root), trust auth on loopback only.
+
+    Tests run it with fsync off (a test database needs no crash safety); `durable` (make up, whose data is
+    kept between runs) leaves PostgreSQL's crash-safe defaults on.
+    """
     initdb = _require(PG_BIN / "initdb", "postgresql")
     postgres = _require(PG_BIN / "postgres", "postgresql")
     owns = workdir is None
@@ -200,6 +214,14 @@ def start_postgres(
         if os.getuid() == 0
         else []
     )
+    if as_postgres:
+        reach = subprocess.run([*as_postgres, "test", "-w", str(workdir)], check=False)
+        if reach.returncode != 0:
+            raise ServiceError(
+                f"PostgreSQL runs as the system user 'postgres', which cannot write to {workdir} (a folder "
+                "on the way is private to root); set DNSPORTAL_DATA_DIR to a directory it can reach, "
+                "e.g. /var/lib/dnsportal."
+            )
     if not data.exists():
         out = subprocess.run(
             [
@@ -235,20 +257,16 @@ def start_postgres(
         "-c",
         "listen_addresses=127.0.0.1",
         "-c",
-        "fsync=off",
-        "-c",
-        "synchronous_commit=off",
-        "-c",
-        "full_page_writes=off",
-        "-c",
         "max_connections=200",
     ]
+    if not durable:
+        cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
     # SIGINT is PostgreSQL's fast shutdown (SIGTERM waits for clients to leave).
     svc = Service(
         "postgres",
         f"postgres://postgres@127.0.0.1:{port}/{dbname}",
         port,
-        _popen(cmd, log_path, workdir),
+        _popen(cmd, log_path, workdir, detach=detach),
         workdir,
         log_path,
         stop_signal=signal.SIGINT,
@@ -270,7 +288,7 @@ def start_postgres(
     return svc
 
 
-def start_moto(workdir: Path | None = None, port: int | None = None) -> Service:
+def start_moto(workdir: Path | None = None, port: int | None = None, *, detach: bool = False) -> Service:
     """moto in server mode: a real HTTP endpoint for boto3's `endpoint_url` (see testinfra.md)."""
     owns = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="dnsportal-moto-"))
@@ -285,7 +303,7 @@ def start_moto(workdir: Path | None = None, port: int | None = None) -> Service:
         "moto",
         f"http://127.0.0.1:{port}",
         port,
-        _popen(cmd, log_path, workdir),
+        _popen(cmd, log_path, workdir, detach=detach),
         workdir,
         log_path,
         owns_workdir=owns,

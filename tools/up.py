@@ -1,69 +1,374 @@
 """`make up`: the whole portal on the embedded defaults, in the foreground, until Ctrl-C.
 
-Starts Redis (unless REDIS_URL already answers), migrates, creates a demo admin on first start (printing its
-password once), then runs web + worker + scheduler + watch (and, with DNSPORTAL_DEMO=1, three real demo
-clusters, registered). Ctrl-C or SIGTERM stops every one of them; if any of them
-dies, the others are stopped too, so nothing is left half-running.
+In order: its own PostgreSQL (data in DNSPORTAL_DATA_DIR/postgres) and Redis on loopback ports recorded in
+DNSPORTAL_DATA_DIR/services.json (an existing one only when DATABASE_URL / REDIS_URL name it), migrate, an
+admin on the first start, then web + worker + scheduler + watch. In embedded mode the demo is on unless
+DNSPORTAL_DEMO=0 or an admin removed it: three real sandbox clusters (kube-apiserver + etcd) registered
+with the portal, a Route53 stand-in (moto) with example.com imported, and a second person (`approver`) for
+four-eyes. The portal answers while the demo clusters build; the dashboard shows their progress
+(demo-status.json).
+
+The last block printed is the URL and both logins. Ctrl-C or SIGTERM reaches only this supervisor (every
+child runs in a session of its own): it stops the portal's processes first, then the demo, then Redis and
+PostgreSQL, so nothing prints a traceback about a service that vanished under it. If a portal process dies,
+the rest are stopped too, so nothing is left half-running.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
 
-from tools.services import Service, ServiceError, _die_with_parent, port_open, start_moto, start_redis
+from dnsportal import embedded
+from tools import standin
+from tools.services import (
+    Service,
+    ServiceError,
+    _die_with_parent,
+    free_port,
+    port_open,
+    start_moto,
+    start_postgres,
+    start_redis,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+DEMO_CLUSTERS = ("eks-us-east-1", "rke2-dc1", "k3s-edge")
+DEMO_START_TIMEOUT_S = 240
+# A login line: `admin     username admin     password ...`; tests and the bench read it.
+LOGIN = "  {role:<9} username {username:<10} password {password}"
 
 
-def _manage(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, str(ROOT / "manage.py"), *args], cwd=ROOT, check=check)
+class Stopped(Exception):
+    """Ctrl-C or SIGTERM arrived while a step ran."""
 
 
-def _spawn(name: str, args: list[str]) -> subprocess.Popen:
-    print(f"[up] starting {name}: {' '.join(args)}", flush=True)
-    # Each child in its own process group: Ctrl-C reaches this supervisor, which stops them in order.
-    return subprocess.Popen(
-        [PY, str(ROOT / "manage.py"), *args], cwd=ROOT, start_new_session=True, preexec_fn=_die_with_parent
-    )
+def say(message: str, *, err: bool = False) -> None:
+    print(f"[up] {message}", file=sys.stderr if err else sys.stdout, flush=True)
 
 
-def _start_demo(directory: Path) -> subprocess.Popen:
-    """Three real demo clusters (kube-apiserver + etcd), seeded like the seed article, then registered."""
-    subprocess.run([str(ROOT / "tools/kube_sandbox/build.sh")], check=True)
-    state = directory / "sandbox.json"
-    state.unlink(missing_ok=True)
-    print("[up] starting the demo clusters eks-us-east-1, rke2-dc1, k3s-edge", flush=True)
-    proc = subprocess.Popen(
-        [PY, "-m", "tools.kube_sandbox", "demo", "--dir", str(directory)], cwd=ROOT, start_new_session=True
-    )
-    deadline = time.monotonic() + 120
-    while not state.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise subprocess.CalledProcessError(proc.returncode or 1, ["tools.kube_sandbox", "demo"])
-        time.sleep(0.2)
-    _manage("register_demo_clusters", str(state))
-    return proc
+def _bool_env(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SystemExit(f"[up] {name} must be true or false, not {os.environ[name]!r}.")
 
 
-def _start_demo_route53(directory: Path) -> Service:
-    """moto in server mode as the demo's Route53 (a local stand-in: nothing reaches AWS), with example.com."""
-    moto = start_moto(directory, port=int(os.environ.get("DNSPORTAL_DEMO_ROUTE53_PORT", "5301")))
-    print(f"[up] demo Route53 stand-in (moto) at {moto.url}", flush=True)
-    _manage("register_demo_zone", moto.url)
-    return moto
+class Up:
+    def __init__(self) -> None:
+        self.stopping = False
+        self.data_dir = Path(os.environ.setdefault("DNSPORTAL_DATA_DIR", str(ROOT / "var"))).resolve()
+        os.environ["DNSPORTAL_DATA_DIR"] = str(self.data_dir)
+        self.bind = os.environ.get("DNSPORTAL_BIND", "127.0.0.1")
+        self.port = int(os.environ.get("DNSPORTAL_PORT", "8000"))
+        host = "127.0.0.1" if self.bind in {"0.0.0.0", "::"} else self.bind  # noqa: S104
+        self.url = f"http://{host}:{self.port}/"
+        self.services: list[Service] = []  # stopped last, in reverse order
+        self.procs: dict[str, subprocess.Popen] = {}  # the portal's processes
+        self.demo_procs: dict[str, subprocess.Popen] = {}
+        self.moto: Service | None = None
+        self.logins: list[str] = []
+        production = os.environ.get("DNSPORTAL_MODE", "embedded") == "production"
+        self.demo = not production and _bool_env("DNSPORTAL_DEMO", True)
+        self.demo_removed = embedded.demo_removed(self.data_dir)
+        self.demo_state = ""  # "", "ready", "failed"
+        if sys.stdout.isatty():
+            os.environ.setdefault("LOG_FORMAT", "text")  # people read a terminal; JSON stays for collectors
+
+    # --- one-shot steps and long-running children ------------------------------------------------------
+
+    def run(self, *args: str, capture: bool = False, timeout: float = 600) -> str:
+        """A manage.py command in its own session; Ctrl-C stops it and raises Stopped."""
+        proc = subprocess.Popen(
+            [PY, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE if capture else None,
+            text=True,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        return self._wait_step(proc, " ".join(args[:1]), timeout, capture)
+
+    def _wait_step(self, proc: subprocess.Popen, name: str, timeout: float, capture: bool = False) -> str:
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            if self.stopping or time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(10)
+                if self.stopping:
+                    raise Stopped
+                raise RuntimeError(f"{name} did not finish within {timeout:.0f} s")
+            time.sleep(0.1)
+        out = proc.stdout.read() if capture and proc.stdout else ""
+        if proc.returncode != 0:
+            raise RuntimeError(f"{name} failed with exit code {proc.returncode}")
+        return out
+
+    def spawn(self, name: str, args: list[str], table: dict[str, subprocess.Popen] | None = None) -> None:
+        say(f"starting {name}")
+        (self.procs if table is None else table)[name] = subprocess.Popen(
+            [PY, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+    # --- services --------------------------------------------------------------------------------------
+
+    def _port(self, name: str) -> int:
+        """The port recorded for this data directory if it is still free, else a new free one."""
+        recorded = embedded.recorded_ports(self.data_dir).get(name)
+        return recorded if recorded and not port_open(recorded) else free_port()
+
+    def start_services(self) -> None:
+        ports = embedded.recorded_ports(self.data_dir)
+        if os.environ.get("DATABASE_URL"):
+            say("PostgreSQL: using DATABASE_URL")
+        else:
+            say(f"PostgreSQL: starting its own, data in {self.data_dir / 'postgres'}")
+            pg = start_postgres(
+                self.data_dir / "postgres", port=self._port("postgres"), durable=True, detach=True
+            )
+            self.services.append(pg)
+            ports["postgres"] = pg.port
+            embedded.record_ports(self.data_dir, **ports)
+            say(f"PostgreSQL ready on 127.0.0.1:{pg.port}")
+        if redis_url := os.environ.get("REDIS_URL"):
+            parts = urlsplit(redis_url)
+            if not port_open(parts.port or 6379, parts.hostname or "127.0.0.1"):
+                raise RuntimeError(f"the Redis at REDIS_URL ({parts.hostname}:{parts.port}) does not answer")
+            say("Redis: using REDIS_URL")
+        else:
+            redis = start_redis(
+                self.data_dir / "redis", port=self._port("redis"), persistent=True, detach=True
+            )
+            self.services.append(redis)
+            ports["redis"] = redis.port
+            embedded.record_ports(self.data_dir, **ports)
+            say(f"Redis ready on 127.0.0.1:{redis.port}")
+
+    # --- the demo, one step per tick of the main loop ---------------------------------------------------
+
+    def demo_steps(self) -> Iterator[None]:
+        status = self.data_dir
+        try:
+            embedded.write_demo_status(status, "building", "Building kube-apiserver and etcd")
+            yield from self._build_sandbox()
+            embedded.write_demo_status(status, "starting", "Starting the Route53 stand-in with example.com")
+            self._start_standin()
+            yield
+            names = ", ".join(DEMO_CLUSTERS)
+            embedded.write_demo_status(status, "starting", f"Starting the clusters {names}")
+            say(f"demo: starting the clusters {names}")
+            yield from self._start_clusters()
+            embedded.write_demo_status(status, "starting", "Registering the demo clusters")
+            self.run("register_demo_clusters", str(self.data_dir / "kube" / "sandbox.json"))
+            embedded.write_demo_status(status, "ready", "The demo is running")
+            self.demo_state = "ready"
+        except Stopped:
+            raise
+        except Exception as exc:
+            self.demo_state = "failed"
+            embedded.write_demo_status(status, "failed", f"The demo could not start: {exc}")
+            say(f"the demo could not start: {exc}; the portal keeps running without it", err=True)
+
+    def _build_sandbox(self) -> Iterator[None]:
+        began = time.monotonic()
+        proc = subprocess.Popen([str(ROOT / "tools/kube_sandbox/build.sh")], cwd=ROOT, start_new_session=True)
+        next_note = began + 20
+        while proc.poll() is None:
+            if self.stopping:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(10)
+                raise Stopped
+            now = time.monotonic()
+            if now > next_note:
+                minutes, seconds = divmod(int(now - began), 60)
+                say(
+                    f"demo: still building kube-apiserver and etcd ({minutes}m{seconds:02d}s; a first build "
+                    "takes 4 to 9 minutes, later starts reuse it)"
+                )
+                embedded.write_demo_status(
+                    self.data_dir,
+                    "building",
+                    f"Building kube-apiserver and etcd from the Go modules ({minutes}m{seconds:02d}s so far; "
+                    "a first build takes 4 to 9 minutes)",
+                )
+                next_note = now + 30
+            yield
+        if proc.returncode != 0:
+            raise RuntimeError(f"tools/kube_sandbox/build.sh failed with exit code {proc.returncode}")
+
+    def _start_standin(self) -> None:
+        workdir = self.data_dir / "moto"
+        port = int(os.environ.get("DNSPORTAL_DEMO_ROUTE53_PORT") or 0) or self._port("moto")
+        self.moto = start_moto(workdir, port=port, detach=True)
+        ports = embedded.recorded_ports(self.data_dir)
+        embedded.record_ports(self.data_dir, **{**ports, "moto": self.moto.port})
+        restored = standin.restore(self.moto.url, workdir / standin.STATE_FILE)
+        say(
+            f"demo: Route53 stand-in (moto, nothing reaches AWS) at {self.moto.url}"
+            + (f", {restored} record sets restored" if restored else "")
+        )
+        self.run("register_demo_zone", self.moto.url)
+
+    def _start_clusters(self) -> Iterator[None]:
+        directory = self.data_dir / "kube"
+        state = directory / "sandbox.json"
+        state.unlink(missing_ok=True)
+        proc = subprocess.Popen(
+            [PY, "-m", "tools.kube_sandbox", "demo", "--dir", str(directory)],
+            cwd=ROOT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        self.demo_procs["demo clusters"] = proc
+        deadline = time.monotonic() + DEMO_START_TIMEOUT_S
+        while not state.exists():
+            if proc.poll() is not None:
+                raise RuntimeError(f"the demo clusters exited with code {proc.returncode} while starting")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the demo clusters were not ready within {DEMO_START_TIMEOUT_S} s")
+            yield
+
+    # --- the whole run ---------------------------------------------------------------------------------
+
+    def logins_block(self) -> list[str]:
+        lines = ["─" * 72, f"dnsportal is up at {self.url}"]
+        if self.logins:
+            lines += [
+                *self.logins,
+                "  (passwords are shown once, now: keep them; "
+                "`.venv/bin/python manage.py changepassword NAME` sets a new one)",
+            ]
+        else:
+            lines.append(
+                "  log in as admin (and approver, with the demo): passwords were shown on the first start"
+            )
+        if self.demo and not self.demo_removed:
+            if self.demo_state == "ready":
+                lines.append(
+                    f"Demo: {', '.join(DEMO_CLUSTERS)} and example.com in a local Route53 stand-in; "
+                    "open app.example.com first. DNSPORTAL_DEMO=0 make up starts without it."
+                )
+            else:
+                lines.append("Demo: it could not start (see above); the portal runs without it.")
+        lines += ["Ctrl-C stops everything.", "─" * 72]
+        return lines
+
+    def _healthy(self) -> bool:
+        try:
+            return requests.get(self.url + "healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def _collect_login(self, output: str, role: str) -> None:
+        match = re.search(r"Username: (\S+)\s+Password: (\S+)", output)
+        if match:
+            self.logins.append(LOGIN.format(role=role, username=match[1], password=match[2]))
+
+    def main(self) -> int:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+        try:
+            return self._main()
+        except Stopped:
+            return 0
+        except (ServiceError, RuntimeError) as exc:
+            say(str(exc), err=True)
+            return 1
+        finally:
+            self.stop()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if not self.stopping:
+            say("stopping (Ctrl-C)" if signum == signal.SIGINT else "stopping")
+        self.stopping = True
+
+    def _main(self) -> int:
+        self.start_services()
+        say("migrating the database")
+        self.run("migrate", "--no-input", "-v", "0")
+        self._collect_login(self.run("createadmin", "--if-missing", capture=True), "admin")
+        demo = self.demo and not self.demo_removed
+        if self.demo and self.demo_removed:
+            say("demo: an admin removed it; starting without (delete the data directory to get it back)")
+        if demo:
+            out = self.run(
+                "createuser", "--username", "approver", "--role", "approver", "--if-missing", capture=True
+            )
+            self._collect_login(out, "approver")
+        self.spawn("web", ["runserver", f"{self.bind}:{self.port}", "--noreload"])
+        self.spawn(
+            "worker", ["rqworker", "default", "discovery", "dns", "verify", "--with-scheduler", "-v", "0"]
+        )
+        self.spawn("scheduler", ["scheduler"])
+        self.spawn("watch", ["watch"])
+        steps = self.demo_steps() if demo else None
+        answering = announced = False
+        while not self.stopping:
+            dead = [name for name, proc in self.procs.items() if proc.poll() is not None]
+            if dead:
+                say(f"{', '.join(dead)} stopped unexpectedly; stopping the rest", err=True)
+                return 1
+            for name, proc in self.demo_procs.items():
+                if proc.poll() is not None and self.demo_state == "ready":
+                    self.demo_state = "failed"
+                    embedded.write_demo_status(self.data_dir, "failed", f"The {name} stopped")
+                    say(
+                        f"the {name} stopped (exit code {proc.returncode}); the portal keeps running",
+                        err=True,
+                    )
+            if steps is not None:
+                try:
+                    next(steps)
+                except StopIteration:
+                    steps = None
+            if not answering and self._healthy():
+                answering = True
+                if steps is not None:
+                    say(
+                        f"the portal answers at {self.url}; the demo is still starting (the dashboard shows "
+                        "its progress)"
+                    )
+            if answering and steps is None and not announced:
+                announced = True
+                for line in self.logins_block():
+                    say(line)
+            time.sleep(0.2)
+        return 0
+
+    def stop(self) -> None:
+        """Portal processes first, then the demo, then Redis and PostgreSQL: nobody loses a service in use."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        _stop_all(self.procs)
+        _stop_all(self.demo_procs)
+        if self.moto is not None:
+            with contextlib.suppress(Exception):  # the stand-in's memory is a convenience, not state
+                standin.save(self.moto.url, self.moto.workdir / standin.STATE_FILE)
+            self.moto.stop()
+        for svc in reversed(self.services):
+            svc.stop()
+        say("stopped")
 
 
-def _stop(procs: dict[str, subprocess.Popen], timeout: float = 10.0) -> None:
+def _stop_all(procs: dict[str, subprocess.Popen], timeout: float = 15.0) -> None:
     for proc in procs.values():
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -73,97 +378,11 @@ def _stop(procs: dict[str, subprocess.Popen], timeout: float = 10.0) -> None:
         try:
             proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            print(f"[up] {name} did not stop in {timeout:.0f} s; killing it", flush=True)
-            os.killpg(proc.pid, signal.SIGKILL)
+            say(f"{name} did not stop in {timeout:.0f} s; killing it", err=True)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
 
 
-def main() -> int:
-    bind = os.environ.get("DNSPORTAL_BIND", "127.0.0.1")
-    port = int(os.environ.get("DNSPORTAL_PORT", "8000"))
-    os.environ.setdefault("DNSPORTAL_DATA_DIR", str(ROOT / "var"))
-    data_dir = Path(os.environ["DNSPORTAL_DATA_DIR"])
-    redis_url = os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
-    stopping = False
-
-    def on_signal(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
-    redis_svc = None
-    parts = urlsplit(redis_url)
-    redis_port = parts.port or 6379
-    if not port_open(redis_port, parts.hostname or "127.0.0.1"):
-        if parts.hostname not in {"127.0.0.1", "localhost"}:
-            print(
-                f"[up] Redis at {parts.hostname}:{redis_port} does not answer; check REDIS_URL.",
-                file=sys.stderr,
-            )
-            return 1
-        try:
-            redis_svc = start_redis(data_dir / "redis", port=redis_port)
-        except ServiceError as exc:
-            print(f"[up] Redis could not start: {exc}", file=sys.stderr)
-            return 1
-        print(f"[up] Redis started on 127.0.0.1:{redis_port} (pid {redis_svc.pid})", flush=True)
-    else:
-        print(f"[up] using the Redis already answering at {parts.hostname}:{redis_port}", flush=True)
-
-    procs: dict[str, subprocess.Popen] = {}
-    demo_route53 = None
-    try:
-        _manage("migrate", "--no-input", "-v", "0")
-        _manage("createadmin", "--if-missing")
-        procs["web"] = _spawn("web", ["runserver", f"{bind}:{port}", "--noreload"])
-        procs["worker"] = _spawn(
-            "worker", ["rqworker", "default", "discovery", "dns", "verify", "--with-scheduler"]
-        )
-        procs["scheduler"] = _spawn("scheduler", ["scheduler"])
-        procs["watch"] = _spawn("watch", ["watch"])
-        if os.environ.get("DNSPORTAL_DEMO", "").lower() in {"1", "true", "yes"}:
-            demo_route53 = _start_demo_route53(data_dir / "moto")
-            procs["demo-clusters"] = _start_demo(data_dir / "kube")
-        url = f"http://{'127.0.0.1' if bind in {'0.0.0.0', '::'} else bind}:{port}/"  # noqa: S104
-        deadline = time.monotonic() + 60
-        while not stopping and time.monotonic() < deadline:
-            try:
-                if requests.get(url + "healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if procs["web"].poll() is not None:
-                break
-            time.sleep(0.2)
-        if not stopping and procs["web"].poll() is None:
-            print(f"[up] dnsportal is up at {url} (Ctrl-C stops everything)", flush=True)
-        while not stopping:
-            dead = [name for name, proc in procs.items() if proc.poll() is not None]
-            if dead:
-                print(
-                    f"[up] {', '.join(dead)} stopped unexpectedly; stopping the rest",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                return 1
-            time.sleep(0.3)
-        print("[up] stopping", flush=True)
-        return 0
-    except subprocess.CalledProcessError as exc:
-        print(
-            f"[up] {' '.join(map(str, exc.cmd[1:]))} failed with exit code {exc.returncode}", file=sys.stderr
-        )
-        return 1
-    finally:
-        _stop(procs)
-        if demo_route53 is not None:
-            demo_route53.stop()
-        if redis_svc is not None:
-            redis_svc.stop()
-        print("[up] stopped", flush=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(Up().main())
