@@ -94,3 +94,28 @@ def test_a_reconcile_failing_outside_the_provider_is_shown_too(zone, alice, caro
     zone.refresh_from_db()
     assert zone.last_reconcile_error == ""
     assert 'id="zone-failures"' not in client.get("/").content.decode()
+
+
+def test_an_apply_that_route53_refuses_links_its_run_from_the_zone_page(
+    zone, alice, bob, carol, client, fault_proxy, settings, run_jobs
+):
+    settings.ROUTE53_BACKOFF_BASE_MS = 1
+    publish({"app.fails.example.com": "203.0.113.10"})
+    services.zone_reconcile_request(actor=alice, zone_id=zone.id)
+    run_jobs()
+    cs = zone.changesets.get()
+    fault_proxy.inject("ChangeResourceRecordSets", *["error"] * 8)
+    services.changeset_approve(changeset_id=cs.id, approver=bob)
+    run_jobs()
+
+    cs.refresh_from_db()
+    assert cs.status == "failed"
+    run = JobRun.objects.filter(name="changeset_apply").latest("id")
+    zone.refresh_from_db()
+    assert zone.last_reconcile_error == cs.error
+    assert zone.last_reconcile_run_id == run.id
+    client.force_login(carol)
+    alert = _section(client.get(f"/zones/{zone.id}/").content.decode(), "reconcile-failure")
+    assert "Reading or writing fails.example.com during an apply failed" in alert
+    assert html.escape(cs.error) in alert
+    assert f'href="/jobs/{run.id}/">Job run #{run.id} (changeset_apply)</a>' in alert
