@@ -78,7 +78,8 @@ def kubeconfig_parse(request: HttpRequest) -> HttpResponse:
     form = CredentialsForm(request.POST, request.FILES or None)
     form.is_valid()
     summary = redacted_summary(form.access) if hasattr(form, "access") else None
-    return render(request, "clusters/partials/kubeconfig_summary.html", {"form": form, "summary": summary})
+    ctx = {"form": form, "summary": summary, "live": True}
+    return render(request, "clusters/partials/kubeconfig_summary.html", ctx)
 
 
 @require_POST
