@@ -192,6 +192,7 @@ def parse_flag_lines(text: str) -> dict[str, object]:
     from clusters.source_options import LIST_OPTIONS
 
     values: dict[str, object] = {}
+    problems: list[str] = []
     for number, raw in enumerate((text or "").splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -199,12 +200,15 @@ def parse_flag_lines(text: str) -> dict[str, object]:
         name, sep, value = line.lstrip("-").partition("=")
         name = name.strip()
         if not name:
-            raise forms.ValidationError(f"line {number}: {raw!r} is not an option (write --name=value).")
+            problems.append(f"line {number}: {raw!r} is not an option (write --name=value).")
+            continue
         if name in LIST_OPTIONS:
             existing = values.setdefault(name, [])
             existing.extend(v for v in value.split(",") if v.strip())  # type: ignore[union-attr]
         else:
             values[name] = value.strip() if sep else "true"
+    if problems:
+        raise forms.ValidationError(problems)
     return values
 
 
@@ -230,10 +234,11 @@ class SourceOptionsForm(forms.Form):
     )
 
     def clean_options(self):
-        from clusters.source_options import SourceOptions
+        from clusters.source_options import SourceOptions, SourceOptionsError
 
         mapping = parse_flag_lines(self.cleaned_data.get("options", ""))
         try:
             return SourceOptions.from_mapping(mapping)
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
+        except SourceOptionsError as exc:
+            # every bad flag with its reason, one error each: fixing them one save at a time is tedious
+            raise forms.ValidationError(exc.problems) from None

@@ -1,7 +1,7 @@
 """Per-cluster source options, named after ExternalDNS's flags so users can copy their ExternalDNS arguments.
 
 `SourceOptions.from_mapping({"domain-filter": ["example.com"], "publish-internal-services": True})` validates
-and raises ValueError naming the option ("option `min-ttl`: `ten` is not a duration like 60s or 1m");
+and raises a ValueError naming every bad option ("option `min-ttl`: `ten` is not a duration like 60s or 1m");
 `to_mapping()` gives the JSON-ready form the Cluster row stores, and `from_mapping(to_mapping())` round-trips.
 Keys may be written as the flag (`--domain-filter`), with dashes or with underscores.
 
@@ -40,6 +40,14 @@ OPTION_NAMES = STR_OPTIONS + LIST_OPTIONS + BOOL_OPTIONS + DURATION_OPTIONS
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
+
+
+class SourceOptionsError(ValueError):
+    """Every bad option at once, one sentence each in `problems` (str() joins them)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 def _attr(option: str) -> str:
@@ -91,6 +99,7 @@ class SourceOptions:
 
     def __post_init__(self) -> None:
         # Validate on construction too, so a SourceOptions can never hold a filter that does not parse.
+        problems: list[str] = []
         for option, text in (
             ("annotation-filter", self.annotation_filter),
             ("label-filter", self.label_filter),
@@ -98,45 +107,60 @@ class SourceOptions:
             try:
                 sel = parse_selector(text)
             except ValueError as exc:
-                raise ValueError(f"option `{option}`: {exc}") from None
-            object.__setattr__(self, _attr(option).replace("_filter", "_selector"), sel)
+                problems.append(f"option `{option}`: {exc}")
+            else:
+                object.__setattr__(self, _attr(option).replace("_filter", "_selector"), sel)
         try:
             object.__setattr__(self, "template", parse_template(self.fqdn_template))
         except TemplateError as exc:
-            raise ValueError(f"option `fqdn-template`: {exc}") from None
+            problems.append(f"option `fqdn-template`: {exc}")
         for option in ("domain-filter", "exclude-domains"):
             for d in getattr(self, _attr(option)):
                 reason = check_dns_name(d.lstrip("."), wildcard=False)
                 if reason or d != d.lower().rstrip("."):
-                    raise ValueError(
+                    problems.append(
                         f"option `{option}`: `{d}` is not a domain ({reason or 'use lower case'})"
                     )
         for t in self.service_type_filter:
             if t not in SERVICE_TYPES:
                 hint = next((s for s in SERVICE_TYPES if s.lower() == t.lower()), None)
-                raise ValueError(
+                problems.append(
                     f"option `service-type-filter`: `{t}` is not a Service type"
                     + (f"; did you mean {hint}?" if hint else f" ({', '.join(SERVICE_TYPES)})")
                 )
         if self.min_ttl < 0:
-            raise ValueError(f"option `min-ttl`: {self.min_ttl} is negative")
+            problems.append(f"option `min-ttl`: {self.min_ttl} is negative")
+        if problems:
+            raise SourceOptionsError(problems)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> SourceOptions:
-        """Options from a JSON-like mapping keyed by ExternalDNS flag names; ValueError names the option.
+        """Options from a JSON-like mapping keyed by ExternalDNS flag names; SourceOptionsError (a
+        ValueError) lists every bad option, each named with its reason.
 
         Lists accept a list or a comma-separated string; booleans accept true/false (or yes/no, 1/0, on/off);
         `min-ttl` accepts a Go duration ("60s", "1m") or a number of seconds.
         """
         kwargs: dict[str, Any] = {}
+        problems: list[str] = []
         for raw_key, value in (data or {}).items():
             option = str(raw_key).strip().lstrip("-").replace("_", "-")
             if option not in OPTION_NAMES:
                 close = difflib.get_close_matches(option, OPTION_NAMES, n=1)
                 hint = f"; did you mean `{close[0]}`?" if close else ""
-                raise ValueError(f"option `{raw_key}` is not a source option{hint}")
-            kwargs[_attr(option)] = _convert(option, value)
-        return cls(**kwargs)
+                problems.append(f"option `{raw_key}` is not a source option{hint}")
+                continue
+            try:
+                kwargs[_attr(option)] = _convert(option, value)
+            except ValueError as exc:
+                problems.append(str(exc))
+        try:
+            options = cls(**kwargs)
+        except SourceOptionsError as exc:
+            problems += exc.problems
+        if problems:
+            raise SourceOptionsError(problems)
+        return options
 
     def to_mapping(self) -> dict[str, Any]:
         """Every option by its flag name, JSON-ready (lists as lists, min-ttl in seconds)."""

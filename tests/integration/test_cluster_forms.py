@@ -49,3 +49,34 @@ def test_the_live_kubeconfig_check_still_lists_the_problems(client, root):
     response = client.post("/clusters/register/parse/", {"kubeconfig": kubeconfig}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert any("exec" in e for e in _errors(response.content.decode()))
+
+
+def test_every_bad_source_option_is_reported_with_its_reason(client, root):
+    Cluster.objects.create(name="rke2-dc1", server="https://192.0.2.10:6443")
+    client.force_login(root)
+    flags = "\n".join(
+        [
+            "--domian-filter=example.com",
+            "--namespace=shop",
+            "--annotation-filter=a in b",
+            "--min-ttl=ten",
+            "=oops",
+            "--service-type-filter=loadbalancer",
+        ]
+    )
+    response = client.post("/clusters/rke2-dc1/options/", {"options": flags})
+    assert response.status_code == 422
+    errors = response.context["options_form"].errors["options"]
+    assert errors == ["line 5: '=oops' is not an option (write --name=value)."]
+    flags = flags.replace("=oops\n", "")
+    response = client.post("/clusters/rke2-dc1/options/", {"options": flags})
+    assert response.status_code == 422
+    errors = response.context["options_form"].errors["options"]
+    assert len(errors) == 4, errors
+    assert "`domian-filter` is not a source option; did you mean `domain-filter`?" in errors[0]
+    assert "option `min-ttl`: `ten` is not a duration" in errors[1]
+    assert errors[2].startswith("option `annotation-filter`:")
+    assert "did you mean LoadBalancer?" in errors[3]
+    html = response.content.decode()
+    assert all(e.replace("'", "&#x27;").split(";")[0] in html for e in errors)
+    assert Cluster.objects.get(name="rke2-dc1").source_options == {}

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from clusters.fqdn_template import FqdnTemplate, TemplateError
 from clusters.label_selector import parse_selector, selector_from_map
-from clusters.source_options import OPTION_NAMES, SERVICE_TYPES, SourceOptions
+from clusters.source_options import OPTION_NAMES, SERVICE_TYPES, SourceOptions, SourceOptionsError
 
 # ------------------------------------------------------------------------------------------- options
 
@@ -123,6 +123,32 @@ def test_bad_options_are_refused_naming_the_option(data: dict[str, Any], message
     with pytest.raises(ValueError) as exc:
         SourceOptions.from_mapping(data)
     assert message in str(exc.value)
+
+
+def test_every_bad_option_is_reported_each_with_its_reason() -> None:
+    with pytest.raises(SourceOptionsError) as exc:
+        SourceOptions.from_mapping(
+            {
+                "--domian-filter": "example.com",
+                "annotation-filter": "a in b",
+                "domain-filter": ["exa mple.com", "ok.example.com", "a..b.example.com"],
+                "min-ttl": "ten",
+                "namespace": "shop",
+                "service-type-filter": "loadbalancer",
+            }
+        )
+    problems = exc.value.problems
+    assert [p.split(":")[0] for p in problems] == [
+        "option `--domian-filter` is not a source option; did you mean `domain-filter`?",
+        "option `min-ttl`",
+        "option `annotation-filter`",
+        "option `domain-filter`",
+        "option `domain-filter`",
+        "option `service-type-filter`",
+    ]
+    assert "`exa mple.com` is not a domain" in problems[3] and "`a..b.example.com`" in problems[4]
+    assert "did you mean LoadBalancer?" in problems[5]
+    assert str(exc.value) == "; ".join(problems)
 
 
 @pytest.mark.parametrize(
