@@ -1,0 +1,128 @@
+"""What the pages show: every action a person sees is one they may take, values in their own notation."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+import pytest
+from django.urls import Resolver404, resolve
+
+from dnsportal.audit import audit_record
+from dnsportal.models import JobRun
+from dnsportal.roles import has_role_perm
+from records.models import ChangeSet, ProviderAccount, Verification, Zone, ZoneRecord
+from tests.fixtures.zones import publish
+
+pytestmark = pytest.mark.django_db
+
+# moto (the demo's Route53 stand-in) returns the SOA value as the repr of a Python dict
+MOTO_SOA = "{'Value': 'ns-2048.awsdns-64.com. hostmaster.example.com. 1 7200 900 1209600 86400'}"
+
+
+def _record(zone: Zone, name: str, rtype: str, values: list[str], ownership: str, **routing) -> ZoneRecord:
+    data = {"Name": name, "Type": rtype, "TTL": 300, "ResourceRecords": [{"Value": v} for v in values]}
+    data.update(routing)
+    return ZoneRecord.objects.create(
+        zone=zone,
+        name=name,
+        type=rtype,
+        set_identifier=routing.get("SetIdentifier", ""),
+        data=data,
+        ownership=ownership,
+    )
+
+
+@pytest.fixture
+def portal(root) -> Zone:
+    """A zone with records of every routing, a pending change set, a cluster, a job run, an audit entry."""
+    account = ProviderAccount.objects.create(name="aws-prod", credential_kind="default")
+    zone = Zone.objects.create(account=account, provider_zone_id="Z1", name="example.com.")
+    _record(zone, "example.com.", "SOA", [MOTO_SOA], "unmanaged")
+    _record(zone, "www.example.com.", "A", ["192.0.2.1", "192.0.2.2"], "owned")
+    _record(zone, "shop.example.com.", "A", ["192.0.2.10"], "owned", SetIdentifier="eks-eu1", Weight=80)
+    _record(zone, "shop.example.com.", "A", ["192.0.2.20"], "owned", SetIdentifier="rke2-dc1", Weight=20)
+    _record(zone, "api.example.com.", "A", ["192.0.2.30"], "owned", SetIdentifier="main", Failover="PRIMARY")
+    _record(zone, "api.example.com.", "A", ["192.0.2.31"], "owned", SetIdentifier="dr", Failover="SECONDARY")
+    _record(zone, "eu.example.com.", "A", ["192.0.2.40"], "other", SetIdentifier="fra", Region="eu-central-1")
+    _record(
+        zone,
+        "de.example.com.",
+        "A",
+        ["192.0.2.50"],
+        "unowned",
+        SetIdentifier="de",
+        GeoLocation={"CountryCode": "DE"},
+    )
+    ChangeSet.objects.create(zone=zone, fingerprint="f" * 64)
+    publish({"shop.example.com": "192.0.2.10"})
+    JobRun.objects.create(name="zone_reconcile", queue="dns", kwargs={"zone_id": zone.id})
+    Verification.objects.create(zone=zone, kind=Verification.Kind.DISTRIBUTION, hostname="shop.example.com")
+    audit_record(
+        actor=root, action="zone.update", obj=zone, before={"policy": "sync"}, after={"policy": "upsert-only"}
+    )
+    return zone
+
+
+class _Actions(HTMLParser):
+    """Links followed with GET, and where forms and htmx send POSTs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.posts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "a" and a.get("href", "").startswith("/"):
+            self.links.append(a["href"])
+        if tag == "form" and a.get("method", "get").lower() == "post":
+            self.posts.append(a.get("action") or "")
+        for attr in ("hx-post", "formaction"):
+            if a.get(attr):
+                self.posts.append(a[attr])
+
+
+def _perm(path: str) -> str | None:
+    try:
+        view = resolve(urlsplit(path).path).func
+    except Resolver404:
+        return None
+    return getattr(view, "required_perm", None)
+
+
+@pytest.mark.parametrize("persona", ["carol", "alice", "bob"])
+def test_every_action_a_person_sees_is_one_their_role_allows(client, portal, persona, request):
+    user = request.getfixturevalue(persona)
+    client.force_login(user)
+    seen, todo, refused = set(), ["/"], []
+    while todo:
+        page = todo.pop()
+        path = urlsplit(page).path
+        if path in seen or path.startswith(("/admin/", "/rq/", "/static/")) or path == "/logout/":
+            continue
+        seen.add(path)
+        response = client.get(page)
+        assert response.status_code == 200, f"{persona}: GET {page} answered {response.status_code}"
+        parser = _Actions()
+        parser.feed(response.content.decode())
+        for link in parser.links:
+            perm = _perm(link)
+            if perm is not None and not has_role_perm(user, perm):
+                refused.append(f"{page}: link {link} needs {perm}")
+            elif perm is not None:
+                todo.append(link)
+        for action in parser.posts:
+            target = action or page
+            if urlsplit(target).path == "/logout/":
+                continue
+            perm = _perm(target)
+            if perm is None or not has_role_perm(user, perm):
+                refused.append(f"{page}: action {target} needs {perm}")
+    assert len(seen) > 15, sorted(seen)
+    assert not refused, "\n".join(refused)
+
+
+def _text(html: bytes) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.decode()))
