@@ -196,17 +196,17 @@ class Zone(SnapshotColumns):
     # When the stored state was last known to match the zone: a full read, or the portal's own apply.
     state_known_at = models.DateTimeField(null=True, blank=True)
     state_valid = models.BooleanField(default=False)
-    last_reconcile_at = models.DateTimeField(null=True, blank=True)
-    last_reconcile_error = models.TextField(blank=True)
-    last_drift_check_at = models.DateTimeField(null=True, blank=True)
-    ownership_counts = models.JSONField(default=dict, blank=True)
     # The last reconcile (or the zone read of an apply): when, what failed (empty once one succeeds), and
     # the job run whose page has its log. A failure no page shows is a bug: the zone pages show these.
-    # The desired endpoints the last applied change set came from: lets the next plan say "source deleted in
-    # k3s-edge" and tell drift (the zone moved) from a change in the clusters.
+    last_reconcile_at = models.DateTimeField(null=True, blank=True)
+    last_reconcile_error = models.TextField(blank=True)
     last_reconcile_run = models.ForeignKey(
         "dnsportal.JobRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    last_drift_check_at = models.DateTimeField(null=True, blank=True)
+    ownership_counts = models.JSONField(default=dict, blank=True)
+    # The desired endpoints the last applied change set came from: lets the next plan say "source deleted in
+    # k3s-edge" and tell drift (the zone moved) from a change in the clusters.
     applied_desired = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
