@@ -9,6 +9,7 @@ from django.utils import timezone
 from dnsportal import crypto
 from dnsportal.logging import register_secret
 from records.endpoint import Endpoint as EndpointData
+from records.recordset import rdata_text
 
 
 class SnapshotsDeferred(models.Manager):
@@ -279,7 +280,7 @@ class ZoneRecord(models.Model):
     def values(self) -> list[str]:
         if "AliasTarget" in self.data:
             return [f"ALIAS {self.data['AliasTarget'].get('DNSName', '')}"]
-        return [r.get("Value", "") for r in self.data.get("ResourceRecords", [])]
+        return [rdata_text(r.get("Value", "")) for r in self.data.get("ResourceRecords", [])]
 
 
 class ChangeSet(SnapshotColumns):

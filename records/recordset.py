@@ -11,6 +11,7 @@ prints and boto3 returns (`Name`, `Type`, `TTL`, `ResourceRecords`, `SetIdentifi
 
 from __future__ import annotations
 
+import ast
 import ipaddress
 import json
 import re
@@ -219,6 +220,25 @@ def canonical_value(record_type: str, value: str) -> str:
     if record_type == "TXT":
         return value  # TXT content is case-sensitive
     return value.strip().rstrip(".").lower()
+
+
+def rdata_text(value: str) -> str:
+    """A `ResourceRecords` value as a zone file writes the rdata.
+
+    moto (the local Route53 stand-in of the tests and the demo) returns a zone's SOA value as the repr of a
+    Python dict, `{'Value': 'ns-2048.awsdns-64.com. hostmaster.example.com. 1 7200 900 1209600 86400'}`;
+    the rdata inside is what Route53 itself returns. Every other value is returned as it is.
+    """
+    text = value.strip()
+    if not (text.startswith("{'Value': ") and text.endswith("}")):
+        return value
+    try:
+        inner = ast.literal_eval(text)  # literals only: nothing in the value runs
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return value
+    if isinstance(inner, dict) and isinstance(inner.get("Value"), str):
+        return inner["Value"]
+    return value
 
 
 # --- TXT character-strings -------------------------------------------------------------------------------

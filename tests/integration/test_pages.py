@@ -126,3 +126,23 @@ def test_every_action_a_person_sees_is_one_their_role_allows(client, portal, per
 
 def _text(html: bytes) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.decode()))
+
+
+def test_the_soa_is_shown_as_a_zone_file_writes_it(client, carol, portal):
+    client.force_login(carol)
+    soa = "ns-2048.awsdns-64.com. hostmaster.example.com. 1 7200 900 1209600 86400"
+    for url in (f"/zones/{portal.id}/", "/records/?q=example.com"):
+        html = client.get(url).content.decode()
+        assert soa in html, url
+        assert "{&#x27;Value&#x27;" not in html and "{'Value'" not in html, url
+
+
+def test_the_audit_entry_shows_before_and_after_as_json(client, carol, portal):
+    from dnsportal.models import AuditEntry
+
+    entry = AuditEntry.objects.get(action="zone.update")
+    client.force_login(carol)
+    html = client.get(f"/audit/{entry.id}/").content.decode()
+    assert "{\n  &quot;policy&quot;: &quot;sync&quot;\n}" in html
+    assert "{\n  &quot;policy&quot;: &quot;upsert-only&quot;\n}" in html
+    assert "&#x27;policy&#x27;" not in html

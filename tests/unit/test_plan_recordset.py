@@ -14,6 +14,7 @@ from records.recordset import (
     Routing,
     load_route53_records,
     normalize_name,
+    rdata_text,
     recordset_from_route53,
     recordset_to_route53,
     txt_decode,
@@ -250,3 +251,20 @@ def test_change_to_route53() -> None:
             "ResourceRecords": [{"Value": "1.1.1.1"}],
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (
+            "{'Value': 'ns-2048.awsdns-64.com. hostmaster.example.com. 1 7200 900 1209600 86400'}",
+            "ns-2048.awsdns-64.com. hostmaster.example.com. 1 7200 900 1209600 86400",
+        ),
+        ("ns-1.awsdns-01.org. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400", None),
+        ("\"{'Value': 'not a repr'}\"", None),  # a TXT value is quoted: left alone
+        ("{'Value': __import__('os').getcwd()}", None),  # not a literal: never evaluated
+        ("192.0.2.1", None),
+    ],
+)
+def test_rdata_text_unwraps_the_soa_moto_returns_as_a_python_repr(value: str, text: str | None) -> None:
+    assert rdata_text(value) == (text if text is not None else value)
