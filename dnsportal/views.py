@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -87,11 +88,21 @@ def job_list(request: HttpRequest) -> HttpResponse:
         due = scheduler.next_due(queue.rq_connection())
     except redis.RedisError:
         due = {}
+    # The latest run of each periodic job, scheduled or run now (DISTINCT ON: one row per name).
+    latest = JobRun.objects.filter(name__in=list(scheduler.SCHEDULES)).order_by("name", "-created_at")
+    last = {run.name: run for run in latest.distinct("name")}
     schedules = [
-        {"name": name, "every": spec.every, "next_due": due.get(name)}
+        {"name": name, "every": spec.every, "next_due": due.get(name), "last": last.get(name)}
         for name, spec in sorted(scheduler.SCHEDULES.items())
     ]
-    ctx = {"page": page, "status": status, "q": q, "statuses": JobRun.Status.choices, "schedules": schedules}
+    ctx = {
+        "page": page,
+        "status": status,
+        "q": q,
+        "statuses": JobRun.Status.choices,
+        "schedules": schedules,
+        "now": timezone.now(),
+    }
     if request.htmx:
         return render(request, "jobs/partials/job_table.html", ctx)
     return render(request, "jobs/job_list.html", ctx)

@@ -146,3 +146,27 @@ def test_the_audit_entry_shows_before_and_after_as_json(client, carol, portal):
     assert "{\n  &quot;policy&quot;: &quot;sync&quot;\n}" in html
     assert "{\n  &quot;policy&quot;: &quot;upsert-only&quot;\n}" in html
     assert "&#x27;policy&#x27;" not in html
+
+
+def test_the_schedules_show_dates_and_how_far_off_they_are(client, carol):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dnsportal import queue, scheduler
+
+    last = JobRun.objects.create(name="jobruns_prune", queue="default", status=JobRun.Status.DONE)
+    JobRun.objects.filter(id=last.id).update(created_at=timezone.now() - timedelta(seconds=150))
+    redis = queue.rq_connection()
+    key = scheduler.KEY_PREFIX + "jobruns_prune"
+    due = timezone.now() + timedelta(seconds=200)
+    redis.set(key, due.timestamp())
+    try:
+        client.force_login(carol)
+        text = _text(client.get("/jobs/").content)
+    finally:
+        redis.delete(key)
+    row = text[text.index("jobruns_prune", text.index("Schedules")) :][:300]
+    assert "(epoch)" not in text
+    assert f"{due:%Y-%m-%d %H:%M:%S} UTC (in 3 minutes)" in row, row
+    assert "2 minutes ago Done" in row, row
