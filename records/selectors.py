@@ -48,6 +48,27 @@ def routing_summary(properties: dict[str, str]) -> str:
     return " · ".join(parts)
 
 
+def hostname_known(name: str) -> bool:
+    """Whether the portal knows `name` (lower case, no trailing dot) from a zone's records or a measurement,
+    when no cluster publishes it now."""
+    from records.models import Verification, ZoneRecord
+
+    return (
+        ZoneRecord.objects.filter(name=name + ".").exists()
+        or Verification.objects.filter(kind=Verification.Kind.DISTRIBUTION, hostname=name).exists()
+    )
+
+
+def similar_hostnames(name: str, limit: int = 10) -> list[str]:
+    """Published names sharing the first label or the rest of `name`: what a mistyped address meant."""
+    first, _, rest = name.partition(".")
+    query = Q(dns_name__startswith=first + ".") if first else Q()
+    if rest:
+        query |= Q(dns_name__endswith="." + rest)
+    names = Endpoint.objects.filter(query).order_by("dns_name").values_list("dns_name", flat=True)
+    return list(names.distinct()[:limit])
+
+
 def zones_failing_reconcile() -> QuerySet:
     """Enabled zones whose last reconcile failed, with the failed job run (for the dashboard)."""
     return (

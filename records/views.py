@@ -403,6 +403,13 @@ def endpoint_list(request: HttpRequest) -> HttpResponse:
 def hostname_detail(request: HttpRequest, dns_name: str) -> HttpResponse:
     name = dns_name.lower().rstrip(".")
     rows = list(selectors.endpoints().filter(dns_name=name))
+    if not rows and not selectors.hostname_known(name):
+        ctx = {
+            "dns_name": name,
+            "similar": selectors.similar_hostnames(name),
+            "zones": services.zones_for_names([name]),
+        }
+        return render(request, "records/hostname_unknown.html", ctx, status=404)
     unpublished = selectors.unpublished_reasons([name]).get(name, []) if rows else []
     for ep in rows:
         ep.routing = selectors.routing_summary(ep.properties)

@@ -170,3 +170,21 @@ def test_the_schedules_show_dates_and_how_far_off_they_are(client, carol):
     assert "(epoch)" not in text
     assert f"{due:%Y-%m-%d %H:%M:%S} UTC (in 3 minutes)" in row, row
     assert "2 minutes ago Done" in row, row
+
+
+def test_an_unknown_hostname_is_404_with_a_page_that_helps(client, carol, portal):
+    client.force_login(carol)
+    response = client.get("/endpoints/host/shpo.example.com/")
+    assert response.status_code == 404
+    text = _text(response.content)
+    assert "shpo.example.com is not known here" in text
+    assert "It belongs in example.com" in text  # the zone it would be in
+    assert 'href="/endpoints/host/shop.example.com/"' in response.content.decode()  # what was meant
+    assert client.get("/endpoints/host/nothing.invalid/").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["shop.example.com", "SHOP.example.com.", "eu.example.com"])
+def test_a_hostname_published_or_in_a_zone_has_its_page(client, carol, portal, name):
+    # shop is published by a cluster; eu is only in the zone (another owner's record)
+    client.force_login(carol)
+    assert client.get(f"/endpoints/host/{name}/").status_code == 200
