@@ -55,7 +55,10 @@ def guess_distribution(git_version: str, node_labels: list[dict[str, str]]) -> s
             k.startswith("k3s.io/") for k in keys
         ):
             return "K3s"
-        if any(k.startswith(("rke2.io/", "rke.cattle.io/")) for k in keys):
+        # RKE2's embedded cloud provider, like K3s's, sets the instance type to the distribution's name.
+        if labels.get("node.kubernetes.io/instance-type") == "rke2" or any(
+            k.startswith(("rke2.io/", "rke.cattle.io/")) for k in keys
+        ):
             return "RKE2"
     return "other"
 

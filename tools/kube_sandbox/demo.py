@@ -7,13 +7,20 @@ distribution's usual ingress class, and a NodePort Service published on the node
 Addresses are from the documentation ranges (TEST-NET-2/3 for public, RFC 1918 for private), so nothing here
 points at a real host.
 
-Seeding is idempotent: objects that exist are left as they are; status (what controllers write) is set again.
+Each cluster's Nodes carry the labels, annotations and kubelet version their distribution really gives them
+(EKS managed node groups, RKE2, K3s), so the portal's cluster check tells them apart as it would real ones.
+
+Seeding is idempotent: objects that exist are left as they are; status (what controllers write) is set again,
+and so are the Nodes' distribution labels, so a data directory kept from an earlier seed gets them too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
@@ -45,6 +52,12 @@ class DemoCluster:
     ingress_host: str
     nodes: tuple[tuple[str, str, str], ...]  # (name, InternalIP, ExternalIP)
     pod_cidr_prefix: str  # pods get <prefix>.<n>
+    kubelet_suffix: (
+        str  # what the distribution appends to the Kubernetes version: "-eks-…", "+rke2r1", "+k3s1"
+    )
+    # Labels every Node of the cluster gets besides the ones every kubelet sets; a None value removes a label
+    # an earlier seed set. Per-node ones (zone, role, the distribution's own annotations) come from node_meta.
+    node_labels: Mapping[str, str | None] = field(default_factory=dict)
 
 
 DEMO_CLUSTERS: tuple[DemoCluster, ...] = (
@@ -60,6 +73,17 @@ DEMO_CLUSTERS: tuple[DemoCluster, ...] = (
             ("ip-10-0-2-11.ec2.internal", "10.0.2.11", "203.0.113.22"),
         ),
         pod_cidr_prefix="10.0.100",
+        kubelet_suffix="-eks-3a1b2c4",
+        # A managed node group's nodes, as EKS and the AWS cloud provider label them.
+        node_labels={
+            "eks.amazonaws.com/nodegroup": "ng-general",
+            "eks.amazonaws.com/capacityType": "ON_DEMAND",
+            "eks.amazonaws.com/nodegroup-image": "ami-0c2d6a5f0e6b1a2c3",
+            "node.kubernetes.io/instance-type": "m5.large",
+            "beta.kubernetes.io/instance-type": "m5.large",
+            "topology.kubernetes.io/region": "us-east-1",
+            "failure-domain.beta.kubernetes.io/region": "us-east-1",
+        },
     ),
     DemoCluster(
         name="rke2-dc1",
@@ -73,6 +97,13 @@ DEMO_CLUSTERS: tuple[DemoCluster, ...] = (
             ("rke2-dc1-worker-2", "192.168.10.12", "198.51.100.22"),
         ),
         pod_cidr_prefix="10.42.0",
+        kubelet_suffix="+rke2r1",
+        # RKE2's embedded cloud provider names the distribution as the instance type; no region on premises.
+        node_labels={
+            "node.kubernetes.io/instance-type": "rke2",
+            "beta.kubernetes.io/instance-type": "rke2",
+            "topology.kubernetes.io/region": None,
+        },
     ),
     DemoCluster(
         name="k3s-edge",
@@ -86,9 +117,90 @@ DEMO_CLUSTERS: tuple[DemoCluster, ...] = (
             ("k3s-edge-2", "172.16.0.12", "198.51.100.52"),
         ),
         pod_cidr_prefix="10.43.0",
+        kubelet_suffix="+k3s1",
+        # K3s, like RKE2 (its sibling), names itself as the instance type.
+        node_labels={
+            "node.kubernetes.io/instance-type": "k3s",
+            "beta.kubernetes.io/instance-type": "k3s",
+            "topology.kubernetes.io/region": None,
+        },
     ),
 )
 DEMO_CLUSTER_NAMES: tuple[str, ...] = tuple(c.name for c in DEMO_CLUSTERS)
+
+
+def node_meta(spec: DemoCluster, index: int, name: str, internal_ip: str) -> tuple[dict, dict]:
+    """The labels and annotations of the `index`-th (from 0) Node of a demo cluster, as its distribution and
+    kubelet set them."""
+    labels: dict[str, str | None] = {
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux",
+        "beta.kubernetes.io/arch": "amd64",
+        **spec.node_labels,
+    }
+    annotations: dict[str, str] = {"node.alpha.kubernetes.io/ttl": "0"}
+    if spec.distro == "EKS":
+        zone = ("us-east-1a", "us-east-1b", "us-east-1c")[index % 3]
+        labels |= {"topology.kubernetes.io/zone": zone, "failure-domain.beta.kubernetes.io/zone": zone}
+        annotations["alpha.kubernetes.io/provided-node-ip"] = internal_ip
+    elif spec.distro in {"RKE2", "K3s"}:
+        # rke2 and k3s record how each node was started in annotations under their own prefix.
+        prefix = "rke2.io" if spec.distro == "RKE2" else "k3s.io"
+        server = spec.distro == "K3s" and index == 0  # the edge site's first node runs the K3s server
+        args = ["server"] if server else ["agent", "--server", "https://192.0.2.1:6443"]
+        annotations |= {
+            f"{prefix}/hostname": name,
+            f"{prefix}/internal-ip": internal_ip,
+            f"{prefix}/node-args": json.dumps(args),
+            f"{prefix}/node-env": "{}",
+        }
+        if server:
+            labels |= {
+                "node-role.kubernetes.io/control-plane": "true",
+                "node-role.kubernetes.io/master": "true",
+            }
+        elif spec.distro == "RKE2":
+            # The role label RKE2 agents get from their config's `node-label` (Rancher sets the same one).
+            labels["node-role.kubernetes.io/worker"] = "true"
+    return labels, annotations
+
+
+def kubelet_version(server_version: str, spec: DemoCluster) -> str:
+    """The version a node's kubelet of this distribution reports, on the sandbox's Kubernetes release."""
+    match = re.match(r"v\d+\.\d+\.\d+", server_version)
+    return (match.group(0) if match else "v1.0.0") + spec.kubelet_suffix
+
+
+def dress_node(
+    api: ApiClient, spec: DemoCluster, index: int, name: str, internal_ip: str, version: str
+) -> None:
+    """Give a Node its distribution's labels, annotations and node info (a Node an earlier seed made too)."""
+    core = client.CoreV1Api(api)
+    labels, annotations = node_meta(spec, index, name, internal_ip)
+    core.patch_node(
+        name,
+        {"metadata": {"labels": labels, "annotations": annotations}},
+        _content_type="application/merge-patch+json",
+    )
+    system_uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
+    node_info = {
+        "kubeletVersion": version,
+        "kubeProxyVersion": "",  # deprecated: kubelets stopped reporting it
+        "containerRuntimeVersion": "containerd://1.7.27" + ("-k3s1" if spec.distro == "K3s" else ""),
+        "osImage": "Amazon Linux 2023" if spec.distro == "EKS" else "Ubuntu 24.04 LTS",
+        "kernelVersion": "6.1.132-147.221.amzn2023.x86_64" if spec.distro == "EKS" else "6.8.0-57-generic",
+        "operatingSystem": "linux",
+        "architecture": "amd64",
+        # Stable per node, so seeding again writes the same values.
+        "machineID": uuid.uuid5(uuid.NAMESPACE_DNS, f"machine.{name}").hex,
+        # An EC2 instance's system UUID starts with "ec2".
+        "systemUUID": "ec2" + system_uuid[3:] if spec.distro == "EKS" else system_uuid,
+        "bootID": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"boot.{name}")),
+    }
+    core.patch_node_status(
+        name, {"status": {"nodeInfo": node_info}}, _content_type="application/merge-patch+json"
+    )
 
 
 def _create_if_absent(create: Any, *args: Any) -> None:
@@ -206,12 +318,14 @@ def seed_cluster(api: ApiClient, spec: DemoCluster) -> None:
         ns,
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}},
     )
-    for node_name, internal_ip, external_ip in spec.nodes:
+    version = kubelet_version(client.VersionApi(api).get_code().git_version, spec)
+    for index, (node_name, internal_ip, external_ip) in enumerate(spec.nodes):
         _create_if_absent(
             lambda n=node_name, i=internal_ip, e=external_ip: create_node(
-                api, n, internal_ip=i, external_ip=e, labels={"topology.kubernetes.io/region": spec.name}
+                api, n, internal_ip=i, external_ip=e
             )
         )
+        dress_node(api, spec, index, node_name, internal_ip, version)
     _create_if_absent(core.create_namespaced_config_map, ns, m["configmap"])
     _create_if_absent(apps.create_namespaced_deployment, ns, m["deployment"])
     for i, (node_name, internal_ip, _external) in enumerate(spec.nodes, start=1):

@@ -1,0 +1,91 @@
+"""The demo's sandbox clusters look like what they are named: the real cluster check tells EKS, RKE2 and K3s
+apart from what the seed puts on their Nodes, also on Nodes a seed from before the labels left behind."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+from django.core.management import call_command
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from clusters.models import Cluster as ClusterRow
+from tests.fixtures.kube import create_node, kube_client
+from tools.kube_sandbox import Sandbox, SandboxError, assert_no_processes
+from tools.kube_sandbox.demo import DEMO_CLUSTER_NAMES, DEMO_CLUSTERS, seed_demo
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def demo_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The three demo clusters, as `python -m tools.kube_sandbox demo` starts them (seeded by the tests)."""
+    sandbox = Sandbox(tmp_path_factory.mktemp("demo-sandbox"), list(DEMO_CLUSTER_NAMES))
+    try:
+        sandbox.start(timeout=180.0)
+    except SandboxError as exc:
+        pytest.fail(f"the demo sandbox did not start:\n{exc}", pytrace=False)
+    yield sandbox
+    pids = sandbox.pids()
+    sandbox.stop()
+    assert_no_processes(pids)
+
+
+def test_the_cluster_check_tells_the_demo_clusters_distributions_apart(
+    demo_sandbox, settings, tmp_path, run_jobs
+):
+    settings.DATA_DIR = tmp_path
+    assert seed_demo(demo_sandbox.clusters) == list(DEMO_CLUSTER_NAMES)
+    call_command("register_demo_clusters", str(demo_sandbox.state_file), stdout=io.StringIO())
+    run_jobs()  # the real cluster check, with the demo's restricted identity
+    checked = {c.name: (c.health, c.distribution, c.node_count) for c in ClusterRow.objects.all()}
+    assert checked == {
+        "eks-us-east-1": ("healthy", "EKS", 2),
+        "rke2-dc1": ("healthy", "RKE2", 2),
+        "k3s-edge": ("healthy", "K3s", 2),
+    }
+    with kube_client(demo_sandbox["eks-us-east-1"]) as api:
+        node = client.CoreV1Api(api).read_node("ip-10-0-1-10.ec2.internal")
+    labels = node.metadata.labels
+    assert labels["eks.amazonaws.com/nodegroup"] and labels["eks.amazonaws.com/capacityType"] == "ON_DEMAND"
+    assert labels["node.kubernetes.io/instance-type"] == "m5.large"
+    assert labels["topology.kubernetes.io/region"] == "us-east-1"
+    assert "-eks-" in node.status.node_info.kubelet_version
+
+
+def test_seeding_again_dresses_the_nodes_an_earlier_seed_left_behind(demo_sandbox):
+    spec = next(s for s in DEMO_CLUSTERS if s.name == "rke2-dc1")
+    name, internal_ip, external_ip = spec.nodes[1]
+    seed_demo([demo_sandbox["rke2-dc1"]])
+    with kube_client(demo_sandbox["rke2-dc1"]) as api:
+        core = client.CoreV1Api(api)
+        # The Node exactly as the seed made it before it knew about distributions (a data directory kept
+        # across `make up` runs holds it).
+        try:
+            core.delete_node(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        create_node(
+            api,
+            name,
+            internal_ip=internal_ip,
+            external_ip=external_ip,
+            labels={"topology.kubernetes.io/region": "rke2-dc1"},
+        )
+        services_before = len(core.list_namespaced_service("default").items)
+
+        seed_demo([demo_sandbox["rke2-dc1"]])
+        seed_demo([demo_sandbox["rke2-dc1"]])  # and once more: seeding is idempotent
+
+        node = core.read_node(name)
+        assert len(core.list_namespaced_service("default").items) == services_before
+    labels = node.metadata.labels
+    assert labels["node.kubernetes.io/instance-type"] == "rke2"
+    assert labels["node-role.kubernetes.io/worker"] == "true"
+    assert "topology.kubernetes.io/region" not in labels  # no cloud region in a data centre
+    assert node.metadata.annotations["rke2.io/internal-ip"] == internal_ip
+    assert node.status.node_info.kubelet_version.endswith("+rke2r1")
+    assert [a.address for a in node.status.addresses if a.type == "ExternalIP"] == [external_ip]
