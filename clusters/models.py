@@ -16,6 +16,10 @@ slug_validator = RegexValidator(
 )
 
 
+# The labels `register_demo_clusters` gives the demo's sandbox clusters; removing the demo removes them.
+DEMO_LABELS = {"demo": "true"}
+
+
 class Cluster(models.Model):
     class AuthKind(models.TextChoices):
         KUBECONFIG = "kubeconfig", "Kubeconfig with inline credentials"
@@ -79,6 +83,10 @@ class Cluster(models.Model):
     @property
     def title(self) -> str:
         return self.display_name or self.name
+
+    @property
+    def is_demo(self) -> bool:
+        return all(self.labels.get(k) == v for k, v in DEMO_LABELS.items())
 
     kubeconfig = crypto.plaintext_property(
         "kubeconfig_encrypted",

@@ -16,10 +16,11 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from dnsportal import queue, scheduler
+from dnsportal import demo, queue, scheduler
 from dnsportal.audit import audit_record
+from dnsportal.errors import PortalError
 from dnsportal.models import AuditEntry, JobRun
-from dnsportal.roles import OPERATE, VIEW, role_required
+from dnsportal.roles import ADMINISTER, OPERATE, VIEW, role_required
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,47 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "recent_audit": AuditEntry.objects.all()[:8],
         "failed_jobs": JobRun.objects.filter(status=JobRun.Status.FAILED).count(),
         "zone_failures": records_selectors.zones_failing_reconcile(),
+        "demo": demo.demo_banner(),
     }
     return render(request, "dashboard.html", context)
+
+
+@require_GET
+@role_required(VIEW)
+def demo_status(request: HttpRequest) -> HttpResponse:
+    """The dashboard's demo block, polled while the demo is coming; once it has arrived (or failed) the
+    whole dashboard reloads, since its counts and lists change with it."""
+    banner = demo.demo_banner()
+    response = render(request, "partials/demo_banner.html", {"demo": banner})
+    if request.htmx and banner.phase != "coming":
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@require_GET
+@role_required(ADMINISTER)
+def demo_remove_confirm(request: HttpRequest) -> HttpResponse:
+    return render(request, "demo_remove.html", {"objects": demo.demo_objects(), "demo_on": settings.DEMO})
+
+
+@require_POST
+@role_required(ADMINISTER)
+def demo_remove(request: HttpRequest) -> HttpResponse:
+    # The confirmation page sends this; a bare POST (a stray form, a replayed request) only shows that page.
+    if request.POST.get("confirm") != "remove-demo":
+        return redirect("demo-remove-confirm")
+    try:
+        removed = demo.demo_remove(actor=request.user)
+    except PortalError as exc:
+        ctx = {"objects": demo.demo_objects(), "demo_on": settings.DEMO, "error": str(exc)}
+        return render(request, "demo_remove.html", ctx, status=422)
+    names = [*(c.name for c in removed.clusters), *(str(z) for z in removed.zones)]
+    messages.success(
+        request,
+        f"The demo is removed ({', '.join(names) or 'nothing was registered yet'}); "
+        "make up will not start it again. The Route53 stand-in's records were left as they were.",
+    )
+    return redirect("dashboard")
 
 
 @require_GET

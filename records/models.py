@@ -103,6 +103,8 @@ class ProviderAccount(models.Model):
         default=5.0, help_text="Route53 requests per second for this account, all workers."
     )
     burst = models.PositiveIntegerField(default=5)
+    # The Route53 stand-in `make up` runs for the demo: removed with the demo, never reaches AWS.
+    is_demo = models.BooleanField(default=False, editable=False)
     last_check_at = models.DateTimeField(null=True, blank=True)
     last_check_ok = models.BooleanField(null=True)
     last_check_message = models.TextField(blank=True)
@@ -191,6 +193,8 @@ class Zone(SnapshotColumns):
     last_verified_at = models.DateTimeField(null=True, blank=True)
     last_verification_ok = models.BooleanField(null=True)
     enabled = models.BooleanField(default=True)
+    # Imported from the demo's account (inherited at import): removed with the demo, its records left alone.
+    is_demo = models.BooleanField(default=False, editable=False)
 
     # The last zone state read (rows in ZoneRecord), and whether it can be trusted without a re-read.
     state_read_at = models.DateTimeField(null=True, blank=True)

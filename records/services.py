@@ -313,6 +313,7 @@ def account_create(
     endpoint_url: str = "",
     rate: float = 5.0,
     burst: int = 5,
+    is_demo: bool = False,
 ) -> ProviderAccount:
     if ProviderAccount.objects.filter(name=name).exists():
         raise PortalError(f"An account called {name!r} already exists.")
@@ -325,6 +326,7 @@ def account_create(
         endpoint_url=endpoint_url,
         rate=rate,
         burst=burst,
+        is_demo=is_demo,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     account.secret = secret
@@ -345,10 +347,17 @@ def account_import_zones(*, actor: Any, account_id: int, domain_filter: Sequence
 def zone_upsert_imported(
     *, account_id: int, provider_zone_id: str, name: str, private: bool
 ) -> tuple[Zone, bool]:
+    # A zone of the demo's Route53 stand-in is part of the demo: removing the demo removes its row too.
+    is_demo = ProviderAccount.objects.values_list("is_demo", flat=True).get(id=account_id)
     zone, created = Zone.objects.get_or_create(
         account_id=account_id,
         provider_zone_id=provider_zone_id,
-        defaults={"name": name, "private": private, "owner_id": settings.DNSPORTAL_DEFAULT_OWNER_ID},
+        defaults={
+            "name": name,
+            "private": private,
+            "owner_id": settings.DNSPORTAL_DEFAULT_OWNER_ID,
+            "is_demo": is_demo,
+        },
     )
     if created:
         audit_record(actor=None, action="zone.import", obj=zone, after=zone.audit_view())

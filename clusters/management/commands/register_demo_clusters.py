@@ -6,10 +6,12 @@ Used by `DNSPORTAL_DEMO=1 make up`; a cluster already registered under the same 
 import json
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from clusters.models import Cluster
+from clusters.models import DEMO_LABELS, Cluster
 from clusters.services import Credentials, cluster_register
+from dnsportal.embedded import DEMO_REMOVED_FILE, demo_removed
 
 
 class Command(BaseCommand):
@@ -19,6 +21,12 @@ class Command(BaseCommand):
         parser.add_argument("state", type=Path)
 
     def handle(self, *args, state: Path, **options) -> None:
+        if demo_removed(Path(settings.DATA_DIR)):
+            marker = Path(settings.DATA_DIR) / DEMO_REMOVED_FILE
+            self.stdout.write(
+                f"Not registering the demo clusters: an admin removed the demo ({marker} says who)."
+            )
+            return
         try:
             info = json.loads(state.read_text())
         except (OSError, ValueError) as exc:
@@ -30,7 +38,7 @@ class Command(BaseCommand):
             cluster_register(
                 actor=None,
                 name=entry["name"],
-                labels={"demo": "true"},
+                labels=dict(DEMO_LABELS),
                 creds=Credentials(kubeconfig=kubeconfig, context=""),
             )
             self.stdout.write(f"Registered demo cluster {entry['name']} ({entry['server']}).")

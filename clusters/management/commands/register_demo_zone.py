@@ -1,10 +1,14 @@
 """Create example.com in a local Route53 stand-in (moto) and import it, for `DNSPORTAL_DEMO=1 make up`."""
 
+from pathlib import Path
+
 import boto3
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from dnsportal.embedded import DEMO_REMOVED_FILE, demo_removed
 from dnsportal.queue import enqueue
-from records.models import ProviderAccount
+from records.models import ProviderAccount, Zone
 from records.services import account_create
 
 # moto accepts any key; this one only ever reaches the local stand-in.
@@ -19,6 +23,12 @@ class Command(BaseCommand):
         parser.add_argument("--zone", default="example.com")
 
     def handle(self, *args, endpoint: str, zone: str, **options) -> None:
+        if demo_removed(Path(settings.DATA_DIR)):
+            marker = Path(settings.DATA_DIR) / DEMO_REMOVED_FILE
+            self.stdout.write(
+                f"Not registering the demo zone: an admin removed the demo ({marker} says who)."
+            )
+            return
         r53 = boto3.client(
             "route53",
             endpoint_url=endpoint,
@@ -38,9 +48,12 @@ class Command(BaseCommand):
                 access_key_id="demo",
                 secret=DEMO_SECRET,
                 endpoint_url=endpoint,
+                is_demo=True,
             )
-        elif account.endpoint_url != endpoint:
-            ProviderAccount.objects.filter(id=account.id).update(endpoint_url=endpoint)
+        else:
+            # An account from before demo objects were marked gets the mark, and so do its imported zones.
+            ProviderAccount.objects.filter(id=account.id).update(endpoint_url=endpoint, is_demo=True)
+            Zone.objects.filter(account=account).update(is_demo=True)
         enqueue("account_import_zones", account_id=account.id)
         # Imported with the defaults: every change set waits for a second person, as a demo should show.
         self.stdout.write(f"Demo zone {zone} in the Route53 stand-in at {endpoint}; importing it.")
