@@ -25,13 +25,25 @@ def rrset_lines(rrset: dict | None) -> list[str]:
     lines += [r.get("Value", "") for r in rrset.get("ResourceRecords", [])]
     if rrset.get("TTL") is not None:
         lines.append(f"TTL {rrset['TTL']}")
+    return lines + routing_parts(rrset)
+
+
+def routing_parts(rrset: dict) -> list[str]:
+    """The routing fields of a record set in Route53's shape: "weight 80", "failover PRIMARY", ..."""
+    parts = []
     for key, label in _ROUTING:
-        if rrset.get(key) not in (None, ""):
-            lines.append(f"{label} {rrset[key]}")
+        if rrset.get(key) not in (None, "", False):
+            parts.append(label if rrset[key] is True else f"{label} {rrset[key]}")
     geo = rrset.get("GeoLocation")
     if geo:
-        lines.append("geo " + " ".join(f"{k.replace('Code', '').lower()}={v}" for k, v in geo.items()))
+        parts.append("geo " + " ".join(f"{k.replace('Code', '').lower()}={v}" for k, v in geo.items()))
     prox = rrset.get("GeoProximityLocation")
     if prox:
-        lines.append("geoproximity " + " ".join(f"{k}={v}" for k, v in prox.items()))
-    return lines
+        parts.append("geoproximity " + " ".join(f"{k}={v}" for k, v in prox.items()))
+    return parts
+
+
+@register.filter
+def rrset_routing(rrset: dict | None) -> str:
+    """A stored record set's routing for a table cell: "weight 80 · health check …", "" for simple routing."""
+    return " · ".join(routing_parts(rrset)) if rrset else ""

@@ -188,3 +188,20 @@ def test_a_hostname_published_or_in_a_zone_has_its_page(client, carol, portal, n
     # shop is published by a cluster; eu is only in the zone (another owner's record)
     client.force_login(carol)
     assert client.get(f"/endpoints/host/{name}/").status_code == 200
+
+
+@pytest.mark.parametrize("url", ["/zones/{id}/", "/records/"])
+def test_the_records_tables_show_each_record_sets_routing(client, carol, portal, url):
+    client.force_login(carol)
+    text = _text(client.get(url.format(id=portal.id)).content)
+    assert "Routing" in text and "Set id" not in text
+    for row in (
+        "shop.example.com. A eks-eu1 : weight 80 192.0.2.10",
+        "shop.example.com. A rke2-dc1 : weight 20 192.0.2.20",
+        "api.example.com. A main : failover PRIMARY 192.0.2.30",
+        "api.example.com. A dr : failover SECONDARY 192.0.2.31",
+        "eu.example.com. A fra : latency region eu-central-1 192.0.2.40",
+        "de.example.com. A de : geo country=DE 192.0.2.50",
+        "www.example.com. A simple 192.0.2.1, 192.0.2.2",
+    ):
+        assert row in text, row
