@@ -11,7 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from dnsportal.roles import ADMINISTER, OPERATE, VIEW
 
 # The only pages anyone may open without logging in.
-PUBLIC = {"login", "healthz", "readyz"}
+PUBLIC = {"login", "healthz", "readyz", "favicon"}
 # Django's own admin site checks is_staff itself (and the audit tests below prove it cannot change the log).
 ADMIN_PREFIX = "admin/"
 

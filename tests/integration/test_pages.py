@@ -205,3 +205,22 @@ def test_the_records_tables_show_each_record_sets_routing(client, carol, portal,
         "www.example.com. A simple 192.0.2.1, 192.0.2.2",
     ):
         assert row in text, row
+
+
+def test_the_favicon_is_linked_from_every_page_and_served_for_favicon_ico(client, carol):
+    import xml.etree.ElementTree as ET
+
+    from django.contrib.staticfiles import finders
+
+    login = client.get("/login/").content.decode()  # before logging in too: browsers ask on every page
+    client.force_login(carol)
+    for html in (login, client.get("/").content.decode()):
+        assert re.search(r'<link rel="icon" href="/static/img/favicon\.svg" type="image/svg\+xml">', html)
+    client.logout()
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302 and response["Location"] == "/static/img/favicon.svg"
+    assert "max-age=86400" in response["Cache-Control"]
+    path = finders.find("img/favicon.svg")
+    assert path, "static/img/favicon.svg is not found by the static files finders"
+    svg = ET.parse(path).getroot()  # noqa: S314 (our own file)
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg" and svg.get("viewBox") == "0 0 32 32"
