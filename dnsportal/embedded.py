@@ -16,12 +16,12 @@ DATABASE_NAME = "dnsportal"
 
 
 def recorded_ports(data_dir: Path) -> dict[str, int]:
-    """{"postgres": port, "redis": port} as `make up` last recorded them; {} when it never ran here."""
+    """{"postgres": port, "redis": port, "moto": port} as `make up` last recorded them; {} when it never ran."""
     try:
         data = json.loads((data_dir / SERVICES_FILE).read_text())
     except (OSError, ValueError):
         return {}
-    return {k: int(v) for k, v in data.items() if k in {"postgres", "redis"} and str(v).isdigit()}
+    return {k: int(v) for k, v in data.items() if str(v).isdigit()}
 
 
 def record_ports(data_dir: Path, **ports: int) -> None:

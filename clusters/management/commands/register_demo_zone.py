@@ -36,9 +36,10 @@ class Command(BaseCommand):
             aws_access_key_id="demo",
             aws_secret_access_key=DEMO_SECRET,
         )
-        names = {z["Name"] for z in r53.list_hosted_zones()["HostedZones"]}
-        if f"{zone}." not in names:
-            r53.create_hosted_zone(Name=zone, CallerReference=f"dnsportal-demo-{zone}")
+        ids = {z["Name"]: z["Id"].rsplit("/", 1)[-1] for z in r53.list_hosted_zones()["HostedZones"]}
+        if f"{zone}." not in ids:
+            created = r53.create_hosted_zone(Name=zone, CallerReference=f"dnsportal-demo-{zone}")
+            ids[f"{zone}."] = created["HostedZone"]["Id"].rsplit("/", 1)[-1]
         account = ProviderAccount.objects.filter(name="demo-route53").first()
         if account is None:
             account = account_create(
@@ -54,6 +55,11 @@ class Command(BaseCommand):
             # An account from before demo objects were marked gets the mark, and so do its imported zones.
             ProviderAccount.objects.filter(id=account.id).update(endpoint_url=endpoint, is_demo=True)
             Zone.objects.filter(account=account).update(is_demo=True)
+        # moto forgets its zones when it stops; make up puts the records back into a zone created anew, whose
+        # id is new. The zone row follows it, and its stored state is read again rather than trusted.
+        Zone.objects.filter(account=account, name=f"{zone}.").exclude(
+            provider_zone_id=ids[f"{zone}."]
+        ).update(provider_zone_id=ids[f"{zone}."], state_valid=False)
         enqueue("account_import_zones", account_id=account.id)
         # Imported with the defaults: every change set waits for a second person, as a demo should show.
         self.stdout.write(f"Demo zone {zone} in the Route53 stand-in at {endpoint}; importing it.")
