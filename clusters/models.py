@@ -16,7 +16,9 @@ slug_validator = RegexValidator(
 )
 
 
-# The labels `register_demo_clusters` gives the demo's sandbox clusters; removing the demo removes them.
+# The labels `register_demo_clusters` gives the demo's sandbox clusters, for people and label filters. What
+# makes a cluster part of the demo (and removed with it) is `is_demo`, which no form can set: an admin who
+# labels a real cluster `demo=true` does not hand it to the demo's removal.
 DEMO_LABELS = {"demo": "true"}
 
 
@@ -38,6 +40,8 @@ class Cluster(models.Model):
         default=dict, blank=True, help_text='e.g. {"region": "us-east-1", "site": "dc1"}'
     )
     enabled = models.BooleanField(default=True)
+    # Registered by `register_demo_clusters` for make up's demo; only the demo's removal reads it.
+    is_demo = models.BooleanField(default=False, editable=False)
 
     auth_kind = models.CharField(max_length=12, choices=AuthKind.choices, default=AuthKind.KUBECONFIG)
     kubeconfig_encrypted = crypto.EncryptedTextField(blank=True)
@@ -83,10 +87,6 @@ class Cluster(models.Model):
     @property
     def title(self) -> str:
         return self.display_name or self.name
-
-    @property
-    def is_demo(self) -> bool:
-        return all(self.labels.get(k) == v for k, v in DEMO_LABELS.items())
 
     kubeconfig = crypto.plaintext_property(
         "kubeconfig_encrypted",

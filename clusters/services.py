@@ -99,6 +99,7 @@ def cluster_register(
     description: str = "",
     labels: dict | None = None,
     creds: Credentials,
+    is_demo: bool = False,
 ) -> Cluster:
     if Cluster.objects.filter(name=name).exists():
         raise PortalError(f"A cluster called {name!r} is already registered.")
@@ -110,6 +111,7 @@ def cluster_register(
         display_name=display_name,
         description=description,
         labels=labels or {},
+        is_demo=is_demo,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     _apply_credentials(cluster, creds, access)

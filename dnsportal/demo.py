@@ -1,6 +1,6 @@
 """The demo `make up` runs in embedded mode: what the dashboard says about it, and its removal.
 
-The demo is three sandbox clusters (labelled `demo=true` by `register_demo_clusters`) and a Route53 stand-in
+The demo is three sandbox clusters (`is_demo`, set by `register_demo_clusters`) and a Route53 stand-in
 account with its zones (`is_demo`, set by `register_demo_zone` and inherited at import). `make up` reports its
 progress in the data directory (dnsportal.embedded); removing the demo leaves a marker there so that `make up`
 neither starts nor registers it again.
@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from clusters.models import DEMO_LABELS, Cluster
+from clusters.models import Cluster
 from dnsportal import embedded
 from dnsportal.audit import audit_record
 from dnsportal.errors import PortalError
@@ -58,7 +58,7 @@ def _data_dir() -> Path:
 
 
 def demo_clusters():
-    return Cluster.objects.filter(labels__contains=DEMO_LABELS)
+    return Cluster.objects.filter(is_demo=True)
 
 
 def demo_objects() -> DemoObjects:

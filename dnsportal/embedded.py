@@ -16,7 +16,7 @@ DATABASE_NAME = "dnsportal"
 
 
 def recorded_ports(data_dir: Path) -> dict[str, int]:
-    """{"postgres": port, "redis": port, "moto": port} as `make up` last recorded them; {} when it never ran."""
+    """{"postgres": port, "redis": port, "moto": port} as `make up` last recorded them; {} before."""
     try:
         data = json.loads((data_dir / SERVICES_FILE).read_text())
     except (OSError, ValueError):

@@ -222,6 +222,8 @@ def test_removing_the_demo_deletes_its_rows_leaves_dns_alone_and_keeps_make_up_f
     # Objects of the operator's own, which the removal must leave alone.
     own_zone = import_zone(root, route53, moto_service.url, "example.org")
     publish({"shop.example.org": "203.0.113.50"}, "prod-a")
+    # A real cluster someone labelled like the demo's is still not the demo's to remove.
+    Cluster.objects.filter(name="prod-a").update(labels={"demo": "true"})
     demo_cluster_ids = list(Cluster.objects.filter(name__in=DEMO_NAMES).values_list("id", flat=True))
     assert Endpoint.objects.filter(cluster_id__in=demo_cluster_ids).count() == 3
 

@@ -39,6 +39,7 @@ class Command(BaseCommand):
                 actor=None,
                 name=entry["name"],
                 labels=dict(DEMO_LABELS),
+                is_demo=True,
                 creds=Credentials(kubeconfig=kubeconfig, context=""),
             )
             self.stdout.write(f"Registered demo cluster {entry['name']} ({entry['server']}).")
