@@ -31,6 +31,15 @@ log = logging.getLogger(__name__)
 ZONE_LOCK_TTL_S = 600
 
 
+class ApplyFailed(Exception):
+    """The change set says what was and was not applied; the job run fails too, so the Jobs page and the
+    dashboard's failed-jobs count show it where people look."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
 class ZoneBusy(Exception):
     pass
 
@@ -266,6 +275,10 @@ def changeset_apply(*, changeset_id: int) -> None:
                 cs, ChangeSet.Status.APPROVED, note="the zone is busy; applying in a moment", lease_until=None
             )
         enqueue("changeset_apply", changeset_id=changeset_id, delay=2)
+        return
+    status, error = ChangeSet.objects.values_list("status", "error").get(id=changeset_id)
+    if status in {ChangeSet.Status.FAILED, ChangeSet.Status.PARTIALLY_APPLIED}:
+        raise ApplyFailed(f"change set #{changeset_id} {ChangeSet.Status(status).label.lower()}: {error}")
 
 
 def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None:

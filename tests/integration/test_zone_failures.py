@@ -111,6 +111,9 @@ def test_an_apply_that_route53_refuses_links_its_run_from_the_zone_page(
     cs.refresh_from_db()
     assert cs.status == "failed"
     run = JobRun.objects.filter(name="changeset_apply").latest("id")
+    # The run fails with the change set, so the Jobs page and the dashboard's count show it too.
+    assert run.status == JobRun.Status.FAILED
+    assert run.error == f"change set #{cs.id} failed: {cs.error}"
     zone.refresh_from_db()
     assert zone.last_reconcile_error == cs.error
     assert zone.last_reconcile_run_id == run.id
