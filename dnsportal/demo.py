@@ -74,16 +74,14 @@ def demo_objects() -> DemoObjects:
     )
 
 
-def demo_phase(
-    *, demo_on: bool, removed: bool, state: str, any_demo_cluster: bool, any_demo_object: bool
-) -> str:
-    """Which block the dashboard shows. While `make up` builds or starts the demo (or, with the demo on,
-    before its clusters are registered and before it said ready or failed): "coming"; if it failed: "failed";
-    once demo objects exist: "present"; otherwise nothing."""
+def demo_phase(*, demo_on: bool, removed: bool, state: str, any_demo_object: bool) -> str:
+    """Which block the dashboard shows. While `make up` says it builds or starts the demo: "coming"; if it
+    failed: "failed"; once demo objects exist: "present"; otherwise nothing. Only make up's word counts: a
+    portal started some other way (no status, or make up said it "stopped") never waits for a demo."""
     if demo_on and not removed:
         if state == "failed":
             return "failed"
-        if state in IN_PROGRESS or (not any_demo_cluster and state != "ready"):
+        if state in IN_PROGRESS:
             return "coming"
     return "present" if any_demo_object else ""
 
@@ -97,7 +95,6 @@ def demo_banner() -> DemoBanner:
         demo_on=bool(settings.DEMO),
         removed=embedded.demo_removed(_data_dir()),
         state=str(status.get("state") or ""),
-        any_demo_cluster=bool(objects.clusters),
         any_demo_object=bool(objects),
     )
     at = status.get("at")

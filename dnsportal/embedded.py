@@ -53,7 +53,7 @@ def redis_url(data_dir: Path) -> str:
 
 
 # The demo's progress, written by `make up` (tools/up.py) while it builds and starts the demo clusters, read
-# by the dashboard: {"state": "building" | "starting" | "ready" | "failed", "step": "...", "at": epoch s}.
+# by the dashboard: {"state": "building"|"starting"|"ready"|"failed"|"stopped", "step": "...", "at": epoch}.
 DEMO_STATUS_FILE = "demo-status.json"
 # Written when an admin removes the demo objects: `make up` then no longer starts or registers the demo.
 DEMO_REMOVED_FILE = "demo-removed.json"

@@ -314,6 +314,8 @@ class Up:
                 "createuser", "--username", "approver", "--role", "approver", "--if-missing", capture=True
             )
             self._collect_login(out, "approver")
+        if demo:  # before the web answers: its dashboard says the demo is coming from the first page on
+            embedded.write_demo_status(self.data_dir, "starting", "Starting the portal, then the demo")
         self.spawn("web", ["runserver", f"{self.bind}:{self.port}", "--noreload"])
         self.spawn(
             "worker", ["rqworker", "default", "discovery", "dns", "verify", "--with-scheduler", "-v", "0"]
@@ -365,6 +367,9 @@ class Up:
             self.moto.stop()
         for svc in reversed(self.services):
             svc.stop()
+        if self.demo and not self.demo_removed:
+            # A portal started by hand later must not wait for a demo nobody is starting.
+            embedded.write_demo_status(self.data_dir, "stopped", "make up stopped")
         say("stopped")
 
 
