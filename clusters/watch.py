@@ -128,9 +128,19 @@ class ClusterWatcher:
         need_relist = threading.Event()
         responses: set = set()
         lock = threading.Lock()
+        closing = threading.Event()
+
+        def close(response) -> None:
+            with contextlib.suppress(Exception):
+                response.shutdown() if hasattr(response, "shutdown") else response.close()
 
         def track(response) -> None:
             with lock:
+                if closing.is_set():
+                    # Its request was in flight when the watches were ended: end this one as it arrives,
+                    # or its thread would wait out the server-side timeout.
+                    close(response)
+                    return
                 responses.add(response)
 
         with client_for(cluster) as cc:
@@ -149,9 +159,9 @@ class ClusterWatcher:
                 self.stop_event.wait(0.5)
             # End the open watches now instead of waiting for their server-side timeout.
             with lock:
+                closing.set()
                 for response in responses:
-                    with contextlib.suppress(Exception):
-                        response.shutdown() if hasattr(response, "shutdown") else response.close()
+                    close(response)
             for t in threads:
                 t.join(timeout=5)
         return need_relist.is_set() and not self.stop_event.is_set()
