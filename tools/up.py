@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -137,31 +137,25 @@ class Up:
         return recorded if recorded and not port_open(recorded) else free_port()
 
     def start_services(self) -> None:
-        ports = embedded.recorded_ports(self.data_dir)
         if os.environ.get("DATABASE_URL"):
             say("PostgreSQL: using DATABASE_URL")
         else:
             say(f"PostgreSQL: starting its own, data in {self.data_dir / 'postgres'}")
-            pg = start_postgres(
-                self.data_dir / "postgres", port=self._port("postgres"), durable=True, detach=True
-            )
-            self.services.append(pg)
-            ports["postgres"] = pg.port
-            embedded.record_ports(self.data_dir, **ports)
-            say(f"PostgreSQL ready on 127.0.0.1:{pg.port}")
+            self._own("postgres", "PostgreSQL", start_postgres, durable=True)
         if redis_url := os.environ.get("REDIS_URL"):
             parts = urlsplit(redis_url)
             if not port_open(parts.port or 6379, parts.hostname or "127.0.0.1"):
                 raise RuntimeError(f"the Redis at REDIS_URL ({parts.hostname}:{parts.port}) does not answer")
             say("Redis: using REDIS_URL")
         else:
-            redis = start_redis(
-                self.data_dir / "redis", port=self._port("redis"), persistent=True, detach=True
-            )
-            self.services.append(redis)
-            ports["redis"] = redis.port
-            embedded.record_ports(self.data_dir, **ports)
-            say(f"Redis ready on 127.0.0.1:{redis.port}")
+            self._own("redis", "Redis", start_redis, persistent=True)
+
+    def _own(self, name: str, title: str, start: Callable[..., Service], **options: bool) -> None:
+        """Start a service of this data directory's own and record its port there (settings read it)."""
+        svc = start(self.data_dir / name, port=self._port(name), detach=True, **options)
+        self.services.append(svc)
+        embedded.record_ports(self.data_dir, **{**embedded.recorded_ports(self.data_dir), name: svc.port})
+        say(f"{title} ready on 127.0.0.1:{svc.port}")
 
     # --- the demo, one step per tick of the main loop ---------------------------------------------------
 

@@ -12,8 +12,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from clusters.models import Cluster as ClusterRow
-from tests.fixtures.kube import create_node, kube_client
-from tools.kube_sandbox import Sandbox, SandboxError, assert_no_processes
+from tests.fixtures.kube import create_node, kube_client, running_sandbox
+from tools.kube_sandbox import Sandbox
 from tools.kube_sandbox.demo import DEMO_CLUSTER_NAMES, DEMO_CLUSTERS, seed_demo
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,15 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(scope="module")
 def demo_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """The three demo clusters, as `python -m tools.kube_sandbox demo` starts them (seeded by the tests)."""
-    sandbox = Sandbox(tmp_path_factory.mktemp("demo-sandbox"), list(DEMO_CLUSTER_NAMES))
-    try:
-        sandbox.start(timeout=180.0)
-    except SandboxError as exc:
-        pytest.fail(f"the demo sandbox did not start:\n{exc}", pytrace=False)
-    yield sandbox
-    pids = sandbox.pids()
-    sandbox.stop()
-    assert_no_processes(pids)
+    yield from running_sandbox(tmp_path_factory.mktemp("demo-sandbox"), list(DEMO_CLUSTER_NAMES), 180.0)
 
 
 def test_the_cluster_check_tells_the_demo_clusters_distributions_apart(
