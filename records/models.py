@@ -191,7 +191,7 @@ class Zone(SnapshotColumns):
         default=3600, help_text="Seconds between resolution checks."
     )
     last_verified_at = models.DateTimeField(null=True, blank=True)
-    last_verification_ok = models.BooleanField(null=True)
+    last_verification_ok = models.BooleanField(null=True, blank=True)  # None: never verified
     enabled = models.BooleanField(default=True)
     # Imported from the demo's account (inherited at import): removed with the demo, its records left alone.
     is_demo = models.BooleanField(default=False, editable=False)

@@ -109,3 +109,9 @@ def test_an_account_in_a_real_region_is_accepted(root, region):
     form = AccountForm(_account(region=region))
     assert form.is_valid(), form.errors
     assert form.cleaned_data["region"] == region
+
+
+def test_a_zone_never_verified_passes_full_validation(zone):
+    # Not only the settings form: the admin and any service that validates a whole zone accept "never".
+    Zone.objects.filter(id=zone.id).update(last_verified_at=None, last_verification_ok=None)
+    Zone.objects.get(id=zone.id).full_clean()
