@@ -28,3 +28,20 @@ def epoch_datetime(value: float | int | str | None) -> datetime | None:
         return datetime.fromtimestamp(float(value), tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
+
+
+@register.filter
+def duration(seconds: float | int | str | None) -> str:
+    """An interval in seconds as people say it: "45 s", "5 min", "1 h 30 min", "1 day"."""
+    try:
+        total = int(float(seconds))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "—"
+    if total < 60:
+        return f"{total} s"
+    parts = []
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if unit == 'day' and count > 1 else ''}")
+    return " ".join(parts[:2])

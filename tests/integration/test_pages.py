@@ -170,6 +170,7 @@ def test_the_schedules_show_dates_and_how_far_off_they_are(client, carol):
     assert "(epoch)" not in text
     assert f"{due:%Y-%m-%d %H:%M:%S} UTC (in 3 minutes)" in row, row
     assert "2 minutes ago Done" in row, row
+    assert row.startswith("jobruns_prune 1 day "), row  # every 86,400 s, said as people say it
 
 
 def test_an_unknown_hostname_is_404_with_a_page_that_helps(client, carol, portal):
