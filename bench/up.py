@@ -2,7 +2,7 @@
 
 `make up` runs in this checkout as the README says, with an empty data directory of its own (a temporary one,
 so a developer's `var/` is untouched) and a free port. The clock runs from the command's start until the
-Clusters page, logged in as the printed admin, lists the three demo clusters as healthy. Then Ctrl-C, and the
+dashboard, logged in as the printed admin, shows the three demo clusters healthy. Then Ctrl-C, and the
 same again with the data directory kept: PostgreSQL's data, the demo clusters' etcd and keys are reused.
 
 The kube-apiserver and etcd binaries are whatever this checkout has (`make test` or a first `make up` builds
@@ -64,7 +64,7 @@ def _login(url: str, username: str, password: str) -> requests.Session | None:
 
 
 def start(data_dir: Path, creds: list[str], timeout: float) -> tuple[float, subprocess.Popen, list[str]]:
-    """Seconds from `make up` to three healthy demo clusters on the Clusters page; the process, its output."""
+    """Seconds from `make up` to three healthy demo clusters on the dashboard; the process, its output."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     began = time.monotonic()
@@ -88,7 +88,7 @@ def start(data_dir: Path, creds: list[str], timeout: float) -> tuple[float, subp
         if creds and session is None:
             session = _login(url, *creds)
         if session is not None:
-            page = session.get(f"{url}/clusters/", timeout=5).text
+            page = session.get(f"{url}/", timeout=5).text
             if len(HEALTHY.findall(page)) >= 3:
                 return time.monotonic() - began, proc, lines
         time.sleep(0.25)

@@ -201,13 +201,15 @@ def test_make_up_runs_the_whole_demo_loop_and_ctrl_c_stops_everything(first_chec
         login(page, up, "admin")
         expect(page.locator("h1")).to_have_text("Dashboard")
         expect(page.locator("main")).to_contain_text("app.example.com")  # what to try first
-        snap(page, "make-up-dashboard")
 
         # Three demo clusters, checked healthy, each told apart by its distribution.
         def three_healthy(p: Page) -> bool:
-            return p.locator("td span.health.healthy").count() == 3
+            return p.locator("span.health.healthy").count() == 3
 
-        reload_until(page, up.url + "/clusters/", three_healthy)
+        reload_until(page, up.url + "/", three_healthy)  # the dashboard's demo block shows their health
+        snap(page, "make-up-dashboard")
+        page.goto(up.url + "/clusters/")
+        expect(page.locator("td span.health.healthy")).to_have_count(3)
         for name, distro in (("eks-us-east-1", "EKS"), ("rke2-dc1", "RKE2"), ("k3s-edge", "K3s")):
             row = page.locator("tr", has_text=name)
             expect(row).to_contain_text(distro)

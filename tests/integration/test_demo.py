@@ -145,6 +145,8 @@ def test_the_demo_banner_says_what_the_objects_are_and_what_to_try(
     assert "This portal is running the demo" in page
     for name in DEMO_NAMES:
         assert f'href="/clusters/{name}/"' in page
+    # Each with its health, as the last check found it (the sandbox answers: healthy).
+    assert page.count('<span class="health healthy"') == 3, page
     assert "Route53 stand-in" in page and "Nothing reaches AWS" in page
     assert 'href="/endpoints/host/app.example.com/"' in page  # try first: the hostname page
     assert f'href="/zones/{zone.id}/"' in page  # then its zone
@@ -328,3 +330,34 @@ def test_with_the_demo_off_and_nothing_left_there_is_nothing_to_remove(client, r
     assert refused.status_code == 422
     assert "There is no demo to remove" in refused.content.decode()
     assert not demo_removed(data_dir)
+
+
+def test_make_up_again_checks_the_demo_clusters_anew_and_follows_a_moved_one(
+    data_dir, kube_clusters, tmp_path, run_jobs
+):
+    from dnsportal.models import JobRun
+
+    _register_demo_clusters(kube_clusters, tmp_path)
+    run_jobs()
+    eks = Cluster.objects.get(name="eks-us-east-1")
+    assert eks.server == kube_clusters[0].server
+    checks = JobRun.objects.filter(name="cluster_check").count()
+
+    # Started again, one moved: the sandbox gave eks-us-east-1 the other server (as a new port would).
+    state = tmp_path / "sandbox.json"
+    entries = json.loads(state.read_text())["clusters"]
+    entries[0]["server"] = kube_clusters[1].server
+    entries[0]["kubeconfig_restricted"] = str(kube_clusters[1].kubeconfig_path("restricted"))
+    state.write_text(json.dumps({"clusters": entries}))
+    Cluster.objects.filter(name="k3s-edge").update(is_demo=False)  # as if someone else's bore a demo name
+    out = io.StringIO()
+    call_command("register_demo_clusters", str(state), stdout=out)
+    assert "eks-us-east-1 moved to" in out.getvalue()
+    assert "Not touching cluster k3s-edge" in out.getvalue()
+    eks.refresh_from_db()
+    assert eks.server == kube_clusters[1].server
+    assert AuditEntry.objects.filter(action="cluster.update", object_id=str(eks.id)).exists()
+    # Each demo cluster is checked anew (the health shown is this run's); the other one is not.
+    new_checks = JobRun.objects.filter(name="cluster_check").order_by("id")[checks:]
+    checked = {Cluster.objects.get(id=run.kwargs["cluster_id"]).name for run in new_checks}
+    assert checked == {"eks-us-east-1", "rke2-dc1"}

@@ -1,6 +1,8 @@
 """Register the sandbox's demo clusters (`python -m tools.kube_sandbox demo`) with their restricted identity.
 
-Used by `DNSPORTAL_DEMO=1 make up`; a cluster already registered under the same name is left as it is.
+Used by `make up` (the demo is on by default in embedded mode). A demo cluster registered by an earlier run is
+checked again, and its kubeconfig follows if the sandbox moved it to another port; a cluster of someone
+else's that bears a demo name is left alone.
 """
 
 import json
@@ -10,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clusters.models import DEMO_LABELS, Cluster
-from clusters.services import Credentials, cluster_register
+from clusters.services import Credentials, cluster_check_request, cluster_register, cluster_update
 from dnsportal.embedded import DEMO_REMOVED_FILE, demo_removed
 
 
@@ -32,9 +34,11 @@ class Command(BaseCommand):
         except (OSError, ValueError) as exc:
             raise CommandError(f"{state} cannot be read as the sandbox's state file ({exc}).") from None
         for entry in info["clusters"]:
-            if Cluster.objects.filter(name=entry["name"]).exists():
-                continue
             kubeconfig = Path(entry["kubeconfig_restricted"]).read_text()
+            existing = Cluster.objects.filter(name=entry["name"]).first()
+            if existing is not None:
+                self._started_again(existing, kubeconfig, entry)
+                continue
             cluster_register(
                 actor=None,
                 name=entry["name"],
@@ -43,3 +47,21 @@ class Command(BaseCommand):
                 creds=Credentials(kubeconfig=kubeconfig, context=""),
             )
             self.stdout.write(f"Registered demo cluster {entry['name']} ({entry['server']}).")
+
+    def _started_again(self, cluster: Cluster, kubeconfig: str, entry: dict) -> None:
+        """A demo cluster make up started again: its health is checked anew (the last check is from the
+        previous run), and if the sandbox had to move it to another port, its kubeconfig follows."""
+        if not cluster.is_demo:
+            self.stdout.write(f"Not touching cluster {cluster.name}: it is not one of the demo's.")
+        elif cluster.kubeconfig != kubeconfig:
+            cluster_update(
+                actor=None,
+                cluster_id=cluster.id,
+                display_name=cluster.display_name,
+                description=cluster.description,
+                labels=cluster.labels,
+                creds=Credentials(kubeconfig=kubeconfig, context=""),
+            )
+            self.stdout.write(f"Demo cluster {cluster.name} moved to {entry['server']}; checking it.")
+        else:
+            cluster_check_request(actor=None, cluster_id=cluster.id)
