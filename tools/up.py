@@ -87,6 +87,7 @@ class Up:
         self.demo = not production and _bool_env("DNSPORTAL_DEMO", True)
         self.demo_removed = embedded.demo_removed(self.data_dir)
         self.demo_state = ""  # "", "ready", "failed"
+        self.migrated = False
         if sys.stdout.isatty():
             os.environ.setdefault("LOG_FORMAT", "text")  # people read a terminal; JSON stays for collectors
 
@@ -137,6 +138,7 @@ class Up:
         return recorded if recorded and not port_open(recorded) else free_port()
 
     def start_services(self) -> None:
+        self._refuse_a_second_make_up()
         if os.environ.get("DATABASE_URL"):
             say("PostgreSQL: using DATABASE_URL")
         else:
@@ -150,6 +152,20 @@ class Up:
         else:
             self._own("redis", "Redis", start_redis, persistent=True)
 
+    def _refuse_a_second_make_up(self) -> None:
+        """One make up per data directory: a second would find PostgreSQL's data in use and fail obscurely."""
+        pid_file = self.data_dir / "postgres" / "data" / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if Path(f"/proc/{pid}").exists():
+            raise RuntimeError(
+                f"another make up (PostgreSQL pid {pid}) already runs with the data directory "
+                f"{self.data_dir}; stop it first, or give this one a DNSPORTAL_DATA_DIR (and DNSPORTAL_PORT) "
+                "of its own"
+            )
+
     def _own(self, name: str, title: str, start: Callable[..., Service], **options: bool) -> None:
         """Start a service of this data directory's own and record its port there (settings read it)."""
         svc = start(self.data_dir / name, port=self._port(name), detach=True, **options)
@@ -160,17 +176,22 @@ class Up:
     # --- the demo, one step per tick of the main loop ---------------------------------------------------
 
     def demo_steps(self) -> Iterator[None]:
+        """The demo, a step per call: it begins before the database is migrated (the clusters start while
+        it migrates) and registers with the portal once `self.migrated`."""
         status = self.data_dir
         try:
             embedded.write_demo_status(status, "building", "Building kube-apiserver and etcd")
             yield from self._build_sandbox()
-            embedded.write_demo_status(status, "starting", "Starting the Route53 stand-in with example.com")
-            self._start_standin()
-            yield
             names = ", ".join(DEMO_CLUSTERS)
             embedded.write_demo_status(status, "starting", f"Starting the clusters {names}")
             say(f"demo: starting the clusters {names}")
-            yield from self._start_clusters()
+            state = self._launch_clusters()
+            while not self.migrated:
+                yield
+            embedded.write_demo_status(status, "starting", "Starting the Route53 stand-in with example.com")
+            self._start_standin()
+            yield
+            yield from self._wait_clusters(state)
             embedded.write_demo_status(status, "starting", "Registering the demo clusters")
             self.run("register_demo_clusters", str(self.data_dir / "kube" / "sandbox.json"))
             embedded.write_demo_status(status, "ready", "The demo is running")
@@ -185,6 +206,8 @@ class Up:
     def _build_sandbox(self) -> Iterator[None]:
         began = time.monotonic()
         proc = subprocess.Popen([str(ROOT / "tools/kube_sandbox/build.sh")], cwd=ROOT, start_new_session=True)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(2)  # current binaries: the script says so at once, and the clusters start right away
         next_note = began + 20
         while proc.poll() is None:
             if self.stopping:
@@ -222,17 +245,21 @@ class Up:
         )
         self.run("register_demo_zone", self.moto.url)
 
-    def _start_clusters(self) -> Iterator[None]:
+    def _launch_clusters(self) -> Path:
+        """Start the sandbox's demo clusters; returns the state file it writes once they are ready."""
         directory = self.data_dir / "kube"
         state = directory / "sandbox.json"
         state.unlink(missing_ok=True)
-        proc = subprocess.Popen(
+        self.demo_procs["demo clusters"] = subprocess.Popen(
             [PY, "-m", "tools.kube_sandbox", "demo", "--dir", str(directory)],
             cwd=ROOT,
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-        self.demo_procs["demo clusters"] = proc
+        return state
+
+    def _wait_clusters(self, state: Path) -> Iterator[None]:
+        proc = self.demo_procs["demo clusters"]
         deadline = time.monotonic() + DEMO_START_TIMEOUT_S
         while not state.exists():
             if proc.poll() is not None:
@@ -266,6 +293,15 @@ class Up:
         lines += ["Ctrl-C stops everything.", "─" * 72]
         return lines
 
+    @staticmethod
+    def _advance(steps: Iterator[None]) -> Iterator[None] | None:
+        """One step of the demo; None once it is done (ready or failed)."""
+        try:
+            next(steps)
+        except StopIteration:
+            return None
+        return steps
+
     def _healthy(self) -> bool:
         try:
             return requests.get(self.url + "healthz", timeout=1).status_code == 200
@@ -297,26 +333,29 @@ class Up:
 
     def _main(self) -> int:
         self.start_services()
-        say("migrating the database")
-        self.run("migrate", "--no-input", "-v", "0")
-        self._collect_login(self.run("createadmin", "--if-missing", capture=True), "admin")
         demo = self.demo and not self.demo_removed
         if self.demo and self.demo_removed:
             say("demo: an admin removed it; starting without (delete the data directory to get it back)")
+        steps = self.demo_steps() if demo else None
+        if steps is not None:
+            # Its first step: the build (a first one goes on while the portal starts) or the clusters, which
+            # start while the database migrates. It also tells the dashboard, before the web answers.
+            steps = self._advance(steps)
+        say("migrating the database")
+        self.run("migrate", "--no-input", "-v", "0")
+        self.migrated = True
+        self._collect_login(self.run("createadmin", "--if-missing", capture=True), "admin")
         if demo:
             out = self.run(
                 "createuser", "--username", "approver", "--role", "approver", "--if-missing", capture=True
             )
             self._collect_login(out, "approver")
-        if demo:  # before the web answers: its dashboard says the demo is coming from the first page on
-            embedded.write_demo_status(self.data_dir, "starting", "Starting the portal, then the demo")
         self.spawn("web", ["runserver", f"{self.bind}:{self.port}", "--noreload"])
         self.spawn(
             "worker", ["rqworker", "default", "discovery", "dns", "verify", "--with-scheduler", "-v", "0"]
         )
         self.spawn("scheduler", ["scheduler"])
         self.spawn("watch", ["watch"])
-        steps = self.demo_steps() if demo else None
         answering = announced = False
         while not self.stopping:
             dead = [name for name, proc in self.procs.items() if proc.poll() is not None]
@@ -332,10 +371,7 @@ class Up:
                         err=True,
                     )
             if steps is not None:
-                try:
-                    next(steps)
-                except StopIteration:
-                    steps = None
+                steps = self._advance(steps)
             if not answering and self._healthy():
                 answering = True
                 if steps is not None:

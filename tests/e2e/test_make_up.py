@@ -292,6 +292,14 @@ def test_two_make_ups_side_by_side_each_run_their_own_redis_and_postgresql():
         assert watch_line.search(ups[0].output), ups[0].output[-3000:]
         assert '{"ts": ' not in ups[0].output
         assert '"logger": "clusters.watch"' in ups[1].output and not watch_line.search(ups[1].output)
+        # A third in the first checkout (its data directory in use) stops at once and says why.
+        third = make_up(checkouts[0], DNSPORTAL_DEMO="0")
+        assert third.proc.wait(120) != 0
+        deadline = time.monotonic() + 10  # the reader thread drains what it printed last
+        while "[up] stopped" not in third.output and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "another make up (PostgreSQL pid" in third.output, third.output
+        assert "Traceback" not in third.output
         # Each has its own database: an admin's password opens its own portal, not the other one.
         for up, other in ((ups[0], ups[1]), (ups[1], ups[0])):
             user, password = up.logins()["admin"]
