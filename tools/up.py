@@ -121,9 +121,10 @@ class Up:
             raise RuntimeError(f"{name} failed with exit code {proc.returncode}")
         return out
 
-    def spawn(self, name: str, args: list[str], table: dict[str, subprocess.Popen] | None = None) -> None:
+    def spawn(self, name: str, args: list[str]) -> None:
+        """One of the portal's long-running processes, in its own session (Ctrl-C reaches the supervisor)."""
         say(f"starting {name}")
-        (self.procs if table is None else table)[name] = subprocess.Popen(
+        self.procs[name] = subprocess.Popen(
             [PY, str(ROOT / "manage.py"), *args],
             cwd=ROOT,
             start_new_session=True,
