@@ -24,6 +24,7 @@ from clusters.annotations import (
     DEFINED_HOSTS_ONLY,
     ENDPOINTS_TYPE_HOST_IP,
     ENDPOINTS_TYPE_NODE_EXTERNAL_IP,
+    PREFIXES,
     ParsedAnnotations,
     Problem,
     annotation_prefix,
@@ -34,6 +35,7 @@ from clusters.annotations import (
     parse_targets,
 )
 from clusters.fqdn_template import TemplateError
+from clusters.gitops import GitOpsInfo, detect_gitops
 from clusters.label_selector import selector_from_map
 from clusters.source_options import SourceOptions
 from records.endpoint import LABEL_RESOURCE, PROP_ALIAS, Endpoint
@@ -213,6 +215,10 @@ class ObjectResult:
     uid: str = ""
     resource_version: str = ""
     annotation_prefix: str = ""  # the ExternalDNS prefix the object's annotations use ("" when none)
+    # What the traffic-policy editor needs without asking the cluster: the ExternalDNS annotations under
+    # either prefix exactly as written (key, value), and the GitOps tool that applies the object, if any.
+    annotations: tuple[tuple[str, str], ...] = ()
+    gitops: GitOpsInfo | None = None
 
     @property
     def ok(self) -> bool:
@@ -693,6 +699,14 @@ def _endpoint_order(ep: Endpoint) -> tuple[str, int, str, str, int, tuple[str, .
     )
 
 
+def _kept_metadata(meta: Obj) -> dict[str, Any]:
+    annotations = meta.get("annotations") or {}
+    return {
+        "annotations": tuple(sorted((k, str(v)) for k, v in annotations.items() if k.startswith(PREFIXES))),
+        "gitops": detect_gitops(meta),
+    }
+
+
 def _finish(ctx: _Ctx, eps: list[_Ep], cluster: str) -> ObjectResult:
     opts = ctx.options
     meta = _meta(ctx.obj)
@@ -704,6 +718,7 @@ def _finish(ctx: _Ctx, eps: list[_Ep], cluster: str) -> ObjectResult:
         "uid": meta.get("uid") or "",
         "resource_version": meta.get("resourceVersion") or "",
         "annotation_prefix": ctx.pa.prefix,
+        **_kept_metadata(meta),
     }
     # Names built from the object (SRV names, pod host names) can still be too long: ExternalDNS refuses any
     # endpoint with a label over 63 characters; the portal refuses the object and says which name.
@@ -809,6 +824,7 @@ def _compute(
             uid=meta.get("uid") or "",
             resource_version=meta.get("resourceVersion") or "",
             annotation_prefix=annotation_prefix(meta.get("annotations") or {}),
+            **_kept_metadata(meta),
         )
     ctx.pa = parse_annotations(_meta(obj).get("annotations") or {}, what=ctx.what)
     ctx.errors.extend(ctx.pa.errors)
