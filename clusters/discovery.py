@@ -288,6 +288,8 @@ def _object_fields(result: ObjectResult) -> dict[str, Any]:
         "uid": result.uid,
         "resource_version": result.resource_version,
         "annotation_prefix": result.annotation_prefix,
+        "annotations": dict(result.annotations),
+        "gitops": result.gitops.as_dict() if result.gitops else {},
         "errors": [str(p) for p in result.errors],
         "warnings": [str(p) for p in result.warnings],
         "skipped_reason": result.skipped_reason or "",

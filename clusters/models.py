@@ -157,6 +157,11 @@ class DiscoveredObject(models.Model):
     uid = models.CharField(max_length=64, blank=True)
     resource_version = models.CharField(max_length=64, blank=True)
     annotation_prefix = models.CharField(max_length=100, blank=True)
+    # For the traffic-policy editor, read without a request to the cluster: the ExternalDNS annotations under
+    # either prefix exactly as on the object, and the GitOps tool that applies it (clusters.gitops:
+    # {"tool", "evidence", "source", "managers"}; {} when none), whose next sync would revert a write-back.
+    annotations = models.JSONField(default=dict, blank=True)
+    gitops = models.JSONField(default=dict, blank=True)
     errors = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
     skipped_reason = models.TextField(blank=True)
