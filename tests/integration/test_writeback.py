@@ -276,6 +276,26 @@ def test_an_identity_that_may_read_but_not_patch_is_forbidden(root, kube_cluster
     }
 
 
+def test_values_the_api_server_refuses_are_invalid_and_change_nothing(root, kube_clusters, kube_namespace):
+    sandbox_a, _ = kube_clusters
+    api = kube_client(sandbox_a)
+    rv = create_service(api, kube_namespace, "web", {G + "hostname": "web.example.com"})["resourceVersion"]
+    cluster = register("rke2-dc1", sandbox_a, root)
+    with client_for(cluster) as cc:
+        # An annotation key is a qualified name: no spaces. Only the API server's validation says so.
+        result = write_annotations(
+            cc,
+            kind="Service",
+            namespace=kube_namespace,
+            name="web",
+            resource_version=rv,
+            changes={G + "aws weight": "80"},
+        )
+    assert result.status == "invalid"
+    assert "422" in result.message and "aws weight" in result.message
+    assert admin_read(api, "Service", kube_namespace, "web")["resourceVersion"] == rv
+
+
 def test_a_stopped_apiserver_is_unreachable(root, kube_clusters, kube_namespace):
     _, sandbox_b = kube_clusters
     api = kube_client(sandbox_b)
