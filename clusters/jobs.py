@@ -94,3 +94,7 @@ def clusters_resync_all() -> None:
 
 
 periodic("clusters_resync_all", every=300)
+
+
+# The write-back of traffic-policy proposals registers its job with this module.
+from clusters import writeback_jobs  # noqa: E402, F401

@@ -18,11 +18,11 @@ from django.utils import timezone
 from dnsportal.errors import PortalError
 from dnsportal.queue import current_run_id, enqueue, failure_message, register_job, rq_connection
 from dnsportal.scheduler import periodic
-from records import services
+from records import proposals, services
 from records.endpoint import Endpoint as EndpointData
 from records.models import Change, ChangeSet, ProviderAccount, Zone
 from records.plan import Change as PlanChange
-from records.plan import ChangeRejected, collector_paused, compute_plan
+from records.plan import ChangeRejected, collector_paused, compute_plan, hold_names
 from records.providers.base import ChangeGroupInput, ProviderError
 from records.recordset import RecordSet, recordset_from_route53
 
@@ -216,6 +216,9 @@ def _reconcile(
         adopt=[tuple(a) for a in adopt],
         previous=previous,
     )
+    # A name whose traffic policy is being written to the clusters stays as it is in DNS until it is all
+    # written: a half-written split is one nobody approved.
+    plan = hold_names(plan, proposals.held_names(zone))
     requested_by = get_user_model().objects.filter(id=requested_by_id).first() if requested_by_id else None
     if (
         cause == ChangeSet.Cause.DISCOVERY
@@ -326,6 +329,7 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
             adopt=[tuple(a) for a in cs.adopt],  # what the approver agreed to take over
             previous=services.from_snapshot(zone.applied_desired) or None,
         )
+        plan = hold_names(plan, proposals.held_names(zone))
         if services.diff_signature(plan.to_dict()["groups"]) != services.rows_signature(rows):
             services.changeset_replan(changeset_id=cs.id, plan=plan)
             return

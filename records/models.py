@@ -428,3 +428,7 @@ class Verification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.hostname or self.zone}"
+
+
+# Traffic-policy proposals live in their own module; importing them here registers them with the app.
+from records.models_traffic import PolicyObjectWrite, PolicyProposal  # noqa: E402, F401

@@ -651,6 +651,24 @@ def compute_plan(
         return _compute_plan(desired, current, config, adopt=adopt, previous=previous)
 
 
+def hold_names(plan: Plan, held: dict[str, str]) -> Plan:
+    """The plan without the changes to names that must stay as they are in DNS for now (name -> why, the
+    name lower case with its trailing dot). The held changes are listed as skipped with the reason, so the
+    change set says what waits and why; they are planned again once the hold ends."""
+    if not held:
+        return plan
+    kept, skipped = [], list(plan.skipped)
+    for g in plan.groups:
+        reason = held.get(g.key.name)
+        if reason is None:
+            kept.append(g)
+        else:
+            skipped.append(Skipped(key=g.key, kind=g.kind, reason=reason))
+    if len(kept) == len(plan.groups):
+        return plan
+    return replace(plan, groups=tuple(kept), skipped=tuple(sorted(skipped, key=lambda s: s.key)))
+
+
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector, and restore its state afterwards.

@@ -256,7 +256,23 @@ def changeset_record(
             "reasons": cs.approval_reasons,
         },
     )
-    if zone.applies_automatically(needs_approval=plan.needs_approval):
+    from records.proposals import proposal_matching
+
+    if (proposal := proposal_matching(zone, data["groups"])) is not None:
+        # Exactly the DNS change the approved policy proposal showed: its approval covers it.
+        comment = f"approved with policy proposal #{proposal.id}: exactly the DNS change it showed"
+        transition(
+            cs,
+            ChangeSet.Status.APPROVED,
+            actor=proposal.approved_by,
+            note=comment,
+            approved_by=proposal.approved_by,
+            approved_at=timezone.now(),
+            review_comment=comment,
+        )
+        type(proposal).objects.filter(id=proposal.id).update(changeset=cs)
+        queue.enqueue("changeset_apply", changeset_id=cs.id)
+    elif zone.applies_automatically(needs_approval=plan.needs_approval):
         comment = "approved automatically: the zone applies change sets nobody needs to approve"
         transition(
             cs, ChangeSet.Status.APPROVED, note=comment, approved_at=timezone.now(), review_comment=comment
@@ -426,20 +442,38 @@ def transition(cs: ChangeSet, target: str, *, actor: Any = None, note: str = "",
     return cs
 
 
+def four_eyes(
+    *, noun: str, number: int, status: str, pending: bool, author_id: int | None, reviewer: Any, verb: str
+) -> None:
+    """The review rules every reviewed thing shares (change sets, policy proposals): the approver role, a
+    thing still pending, and a second person (whoever proposed or caused it cannot approve it)."""
+    from dnsportal.roles import APPROVE, has_role_perm
+
+    if not has_role_perm(reviewer, APPROVE):
+        raise NotAllowed(
+            f"{ {'approve': 'Approving', 'reject': 'Rejecting'}[verb] } needs the approver role."
+        )
+    if not pending:
+        raise PortalError(f"{noun.capitalize()} #{number} is already {status.lower()}.")
+    if verb == "approve" and author_id is not None and author_id == reviewer.id:
+        raise NotAllowed(f"A second person must approve this {noun}: you requested it.")
+
+
 @transaction.atomic(durable=True)
 def changeset_approve(
     *, changeset_id: int, approver: Any, comment: str = "", confirm_deletes: bool = False
 ) -> ChangeSet:
     """A second person approves; the apply is enqueued once, when this transaction commits."""
-    from dnsportal.roles import APPROVE, has_role_perm
-
-    if not has_role_perm(approver, APPROVE):
-        raise NotAllowed("Approving needs the approver role.")
     cs = ChangeSet.objects.select_for_update().get(id=changeset_id)  # two approvers at once: one waits here
-    if cs.status != ChangeSet.Status.PENDING:
-        raise PortalError(f"Change set #{cs.id} is already {cs.get_status_display().lower()}.")
-    if cs.requested_by_id is not None and cs.requested_by_id == approver.id:
-        raise NotAllowed("A second person must approve this change set: you requested it.")
+    four_eyes(
+        noun="change set",
+        number=cs.id,
+        status=cs.get_status_display(),
+        pending=cs.status == ChangeSet.Status.PENDING,
+        author_id=cs.requested_by_id,
+        reviewer=approver,
+        verb="approve",
+    )
     if cs.summary.get("delete") and not confirm_deletes:
         raise PortalError(
             f"Change set #{cs.id} deletes {cs.summary['delete']} record set(s): confirm the deletes."
@@ -466,8 +500,15 @@ def changeset_reject(*, changeset_id: int, reviewer: Any, comment: str) -> Chang
     if not comment.strip():
         raise PortalError("Say why the change set is rejected: the comment goes to the audit log.")
     cs = ChangeSet.objects.select_for_update().get(id=changeset_id)
-    if cs.status != ChangeSet.Status.PENDING:
-        raise PortalError(f"Change set #{cs.id} is already {cs.get_status_display().lower()}.")
+    four_eyes(
+        noun="change set",
+        number=cs.id,
+        status=cs.get_status_display(),
+        pending=cs.status == ChangeSet.Status.PENDING,
+        author_id=None,
+        reviewer=reviewer,
+        verb="reject",
+    )
     return transition(
         cs,
         ChangeSet.Status.REJECTED,

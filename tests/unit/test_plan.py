@@ -21,6 +21,7 @@ from records.plan import (
     ZoneConfig,
     apply_plan,
     compute_plan,
+    hold_names,
     record_owners,
     summarize_ownership,
 )
@@ -785,3 +786,14 @@ def test_the_collector_is_paused_inside_and_restored_after():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_held_name_stays_as_it_is_and_the_change_set_says_why():
+    plan = compute_plan(
+        [ep("app.example.com", "192.0.2.1"), ep("www.example.com", "192.0.2.2")], [SOA, NS], cfg()
+    )
+    why = "policy proposal #7 is being written to the clusters"
+    held = hold_names(plan, {"app.example.com.": why})
+    assert [g.key.name for g in held.groups] == ["www.example.com."]
+    assert [(s.key.name, s.kind, s.reason) for s in held.skipped] == [("app.example.com.", CREATE, why)]
+    assert hold_names(plan, {}) is plan and hold_names(plan, {"other.example.com.": why}) is plan
