@@ -16,13 +16,20 @@ from records.plan import Change
 
 
 class ProviderError(Exception):
-    """A provider call failed. `user_message` is safe to show and store; `applied` lists what got through."""
+    """A provider call failed. `user_message` is safe to show and store; `applied` lists what got through.
 
-    def __init__(self, user_message: str, *, applied: Sequence[int] = (), retryable: bool = False) -> None:
+    `code` is the provider's own error code when it gave one (Route53: "NoSuchHealthCheck"), so a caller can
+    tell a refusal it expects from a failure without parsing the message.
+    """
+
+    def __init__(
+        self, user_message: str, *, applied: Sequence[int] = (), retryable: bool = False, code: str = ""
+    ) -> None:
         super().__init__(user_message)
         self.user_message = user_message
         self.applied = list(applied)
         self.retryable = retryable
+        self.code = code
 
 
 @dataclass(frozen=True)

@@ -350,7 +350,9 @@ class Route53Provider(Provider):
                 raise _Transient(code, message, ambiguous=False) from None
             if status >= 500 or code in _SERVER_CODES:
                 raise _Transient(code or f"HTTP {status}", message, ambiguous=True) from None
-            raise ProviderError(f"{self._where(op, zone_id)} failed: {code or status}: {message}") from None
+            raise ProviderError(
+                f"{self._where(op, zone_id)} failed: {code or status}: {message}", code=code
+            ) from None
         except (bexc.ConnectTimeoutError, bexc.EndpointConnectionError) as exc:
             # the connection was never made, so the request was never sent
             raise _Transient("ConnectionError", type(exc).__name__, ambiguous=False) from None
@@ -400,7 +402,9 @@ class Route53Provider(Provider):
             except _Transient as t:
                 self._retry_or_raise(op, zone_id, t, attempt)
             except _Rejected as r:
-                raise ProviderError(f"{self._where(op, zone_id)} failed: {r.code}: {r.message}") from None
+                raise ProviderError(
+                    f"{self._where(op, zone_id)} failed: {r.code}: {r.message}", code=r.code
+                ) from None
 
     # --- zones and record sets --------------------------------------------------------------------------
 
