@@ -54,6 +54,7 @@ from records.providers.ratelimit import (
     RedisTokenBucket,
     local_bucket,
 )
+from records.providers.route53_health import HEALTH_METHODS, Route53HealthChecks
 from records.recordset import (
     RecordSet,
     canonical_value,
@@ -82,6 +83,7 @@ _METHODS = {
     LIST_RECORD_SETS: "list_resource_record_sets",
     CHANGE_RECORD_SETS: "change_resource_record_sets",
     GET_CHANGE: "get_change",
+    **HEALTH_METHODS,  # health checks: route53_health.py
 }
 
 # Route53 refuses these before doing anything (HTTP 400): resending the same request is safe.
@@ -251,7 +253,7 @@ def _runs(items: Sequence[RecordSet]) -> list[tuple[str, list[RecordSet]]]:
     return out
 
 
-class Route53Provider(Provider):
+class Route53Provider(Route53HealthChecks, Provider):
     """Route53 for one AWS account (see the module docstring).
 
     credentials: `{"kind": "static", "access_key_id", "secret_access_key", "session_token"?}`,
