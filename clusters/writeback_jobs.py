@@ -30,11 +30,11 @@ RETRY_DELAYS_S = (5, 15, 30, 60, 120, 300, 600, 900, 1200)
 def policy_write_back(*, proposal_id: int, attempt: int = 0) -> None:
     with transaction.atomic():
         p = PolicyProposal.objects.select_for_update().get(id=proposal_id)
-        if p.status in (PolicyProposal.Status.APPROVED, PolicyProposal.Status.PARTIALLY_WRITTEN):
-            proposals.transition(p, PolicyProposal.Status.WRITING, note=f"write-back pass {attempt + 1}")
-        elif p.status != PolicyProposal.Status.WRITING:
+        # The claim: one pass at a time (a retry now and a scheduled one never write the same object twice).
+        if p.status not in (PolicyProposal.Status.APPROVED, PolicyProposal.Status.PARTIALLY_WRITTEN):
             log.info("policy proposal %s is %s; nothing to write", proposal_id, p.status)
             return
+        proposals.transition(p, PolicyProposal.Status.WRITING, note=f"write-back pass {attempt + 1}")
     if p.health_check and not p.health_check_id:
         _create_health_check(p)
     pending = PolicyObjectWrite.objects.filter(proposal_id=p.id).exclude(

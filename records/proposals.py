@@ -351,7 +351,7 @@ def policy_reject(*, proposal_id: int, reviewer: Any, comment: str) -> PolicyPro
 
 @transaction.atomic(durable=True)
 def policy_retry(*, proposal_id: int, actor: Any) -> PolicyProposal:
-    """Write again what is not written yet (unreachable clusters); conflicts stay for a person."""
+    """Write again, now, what is not written yet (unreachable clusters); conflicts stay for a person."""
     from dnsportal.roles import OPERATE, has_role_perm
     from records.services import NotAllowed
 
@@ -360,7 +360,8 @@ def policy_retry(*, proposal_id: int, actor: Any) -> PolicyProposal:
     p = PolicyProposal.objects.select_for_update().get(id=proposal_id)
     if p.status != PolicyProposal.Status.PARTIALLY_WRITTEN:
         raise PortalError(f"Policy proposal #{p.id} is {p.get_status_display().lower()}: nothing to retry.")
-    transition(p, PolicyProposal.Status.WRITING, actor=actor, note="retry")
+    audit_record(actor=actor, action="policy.retry", obj=p)
+    # The job claims the proposal (partially written -> writing): a pass already running is never doubled.
     queue.enqueue("policy_write_back", actor=actor, proposal_id=p.id)
     return p
 

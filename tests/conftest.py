@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.jobs",
     "tests.fixtures.kube",
     "tests.fixtures.people",
+    "tests.fixtures.traffic",
 ]
 
 _TIERS = ("unit", "integration", "e2e")

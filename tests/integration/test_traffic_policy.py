@@ -7,112 +7,12 @@ Route53 by a change set its approval covers."""
 from __future__ import annotations
 
 import pytest
-import yaml
-from kubernetes import client as k8s
 
-from clusters import discovery
-from clusters.models import Cluster
-from clusters.services import Credentials, cluster_register
-from clusters.watch import endpoints_changed
-from records import proposals, services
-from records.models import ChangeSet, PolicyObjectWrite, PolicyProposal
-from records.traffic import ClusterShare, TrafficPolicy
-from tests.fixtures.kube import kube_client, set_service_load_balancer
-from tests.fixtures.zones import import_zone
+from records.models import PolicyObjectWrite
+from records.traffic import TrafficPolicy
+from tests.fixtures.traffic import ALPHA, HEALTH_CHECK, IPS, NAME, annotations, rrsets, shares, step
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-NAME = "app.example.com"
-ALPHA = "external-dns.alpha.kubernetes.io/"
-IPS = {"rke2-dc1": "198.51.100.10", "k3s-edge": "198.51.100.40"}
-HEALTH_CHECK = {
-    "protocol": "HTTP",
-    "port": 80,
-    # Route53's checkers only reach public addresses: the sandbox's are documentation ones, so by name.
-    "fully_qualified_domain_name": "rke2.app.example.com",
-    "resource_path": "/healthz",
-    "request_interval": 30,
-    "failure_threshold": 3,
-}
-
-
-@pytest.fixture
-def story(root, alice, bob, kube_clusters, kube_namespace, route53, moto_service, settings, run_jobs):
-    """Both clusters publish app.example.com round robin, applied to the zone in moto."""
-    settings.RECONCILE_DEBOUNCE_MS = 0
-    zone = import_zone(root, route53, moto_service.url, "example.com")
-    clusters = {}
-    for name, sandbox in zip(IPS, kube_clusters, strict=True):
-        api = kube_client(sandbox)
-        k8s.CoreV1Api(api).create_namespaced_service(
-            kube_namespace,
-            {
-                "metadata": {"name": "nginx", "annotations": {f"{ALPHA}hostname": NAME, f"{ALPHA}ttl": "60"}},
-                "spec": {"type": "LoadBalancer", "selector": {"app": "nginx"}, "ports": [{"port": 80}]},
-            },
-        )
-        set_service_load_balancer(api, kube_namespace, "nginx", ips=[IPS[name]])
-        kubeconfig = yaml.safe_dump(sandbox.kubeconfig("restricted"))
-        cluster = cluster_register(
-            actor=root, name=name, creds=Credentials(kubeconfig=kubeconfig, context="")
-        )
-        Cluster.objects.filter(id=cluster.id).update(source_options={"namespace": kube_namespace})
-        clusters[name] = (Cluster.objects.get(id=cluster.id), sandbox)
-        discovery.sync_cluster(cluster.id)
-    services.zone_reconcile_request(actor=alice, zone_id=zone.id)
-    run_jobs()
-    cs = ChangeSet.objects.get(zone=zone, status=ChangeSet.Status.PENDING)
-    services.changeset_approve(changeset_id=cs.id, approver=bob)
-    run_jobs()
-    assert rrsets(route53, zone)[(f"{NAME}.", "")] == {"values": sorted(IPS.values())}
-    return {"zone": zone, "clusters": clusters, "namespace": kube_namespace, "route53": route53}
-
-
-def rrsets(route53, zone) -> dict[tuple[str, str], dict]:
-    """app.example.com's A record sets in moto, by set identifier: values and routing."""
-    out = {}
-    for rs in route53.list_resource_record_sets(HostedZoneId=zone.provider_zone_id)["ResourceRecordSets"]:
-        if rs["Name"] != f"{NAME}." or rs["Type"] != "A":
-            continue
-        routing = {
-            k: rs[k] for k in ("Weight", "Failover", "Region", "GeoLocation", "HealthCheckId") if k in rs
-        }
-        out[(rs["Name"], rs.get("SetIdentifier", ""))] = {
-            "values": sorted(r["Value"] for r in rs["ResourceRecords"]),
-            **routing,
-        }
-    return out
-
-
-def annotations(story, cluster: str) -> dict[str, str]:
-    """The Service's ExternalDNS annotations, read back from its API server with the admin identity."""
-    _, sandbox = story["clusters"][cluster]
-    svc = k8s.CoreV1Api(kube_client(sandbox)).read_namespaced_service("nginx", story["namespace"])
-    return {k: v for k, v in (svc.metadata.annotations or {}).items() if k.startswith(ALPHA)}
-
-
-def step(story, alice, bob, run_jobs, policy: TrafficPolicy, health_check=None) -> PolicyProposal:
-    """Propose, approve, write back, let discovery see it (as the watch does), reconcile and apply."""
-    proposal = proposals.policy_propose(
-        actor=alice, zone_id=story["zone"].id, hostname=NAME, policy=policy, health_check=health_check
-    )
-    proposals.policy_approve(proposal_id=proposal.id, approver=bob)
-    run_jobs()  # the write-back
-    proposal.refresh_from_db()
-    assert proposal.status == PolicyProposal.Status.WRITTEN, proposal.message
-    for cluster, _ in story["clusters"].values():
-        _, changed = discovery.sync_cluster(cluster.id)
-        endpoints_changed(cluster.id, changed)
-    run_jobs()  # the reconcile, and the apply its approval covers
-    proposal.refresh_from_db()
-    assert proposal.changeset is not None, "the change set was not the one the proposal showed"
-    assert proposal.changeset.status == ChangeSet.Status.APPLIED, proposal.changeset.error
-    assert proposal.changeset.approved_by == bob
-    return proposal
-
-
-def shares(**kw) -> tuple[ClusterShare, ...]:
-    return tuple(ClusterShare(cluster=c, **v) for c, v in kw.items())
 
 
 def test_the_users_story_round_robin_weighted_failover_latency_geolocation(
