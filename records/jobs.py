@@ -424,6 +424,9 @@ def _finish(
     if applied:
         # The provider reported the changes in sync: ask the nameservers whether they answer as planned.
         transaction.on_commit(lambda: enqueue("zone_verify", zone_id=zone.id, changeset_id=cs.id))
+        if any(c.record.health_check_id for c in done if c.action == "DELETE"):
+            # A record set that named one of our health checks is gone: the check may be unused now.
+            transaction.on_commit(lambda: enqueue("health_checks_prune", zone_id=zone.id))
     # A reconcile that waited for this apply runs now, from the state the apply left.
     rerun = rq_connection().getdel(_rerun_key(zone.id))
     if rerun is not None:
@@ -684,3 +687,7 @@ def hostname_distribution(*, verification_id: int) -> None:
         message=verdict.message,
         report={"verdict": verdict.to_dict(), "counts": counts.to_dict(), "key": key, "queries": n},
     )
+
+
+# Jobs of traffic policies on the DNS side register with this module.
+from records import jobs_traffic  # noqa: E402, F401

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from dnsportal.models import AuditEntry
 from records.models import PolicyObjectWrite
 from records.traffic import TrafficPolicy
 from tests.fixtures.traffic import ALPHA, HEALTH_CHECK, IPS, NAME, annotations, rrsets, shares, step
@@ -93,6 +94,11 @@ def test_the_users_story_round_robin_weighted_failover_latency_geolocation(
         (f"{NAME}.", "k3s-edge"): {"values": [IPS["k3s-edge"]], "Region": "us-east-1"},
     }
 
+    # The failover primary's health check is unused now: the portal deleted the check it had created.
+    with pytest.raises(route53.exceptions.NoSuchHealthCheck):
+        route53.get_health_check(HealthCheckId=p.health_check_id)
+    assert AuditEntry.objects.filter(action="healthcheck.delete", object_id=p.health_check_id).exists()
+
     # geolocation: Germany to rke2-dc1, everyone else (the default location) to k3s-edge
     step(
         story,
@@ -110,8 +116,6 @@ def test_the_users_story_round_robin_weighted_failover_latency_geolocation(
         (f"{NAME}.", "k3s-edge"): {"values": [IPS["k3s-edge"]], "GeoLocation": {"CountryCode": "*"}},
     }
     # Every write is in the audit log with the annotations before and after.
-    from dnsportal.models import AuditEntry
-
     writes = AuditEntry.objects.filter(action="cluster.annotations.write")
     assert writes.count() == 8  # four steps, two objects each
     assert all(w.before != w.after for w in writes)
