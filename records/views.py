@@ -290,7 +290,16 @@ def changeset_reject(request: HttpRequest, changeset_id: int) -> HttpResponse:
 
 @role_required(VIEW)
 def policy_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "records/policy_list.html", {"policies": []})
+    """Every hostname the clusters serve, hostname by cluster: the routing each cluster asks for, what the
+    zone serves, conflicts, the last verification. htmx filters swap only the table."""
+    from records.policy_matrix import PolicyFilters, policy_matrix
+
+    filters = PolicyFilters.from_query(request.GET)
+    matrix = policy_matrix(filters, request.GET.get("page"))
+    ctx = {"matrix": matrix, "filters": filters, "page": matrix.page}
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "records/partials/policy_table.html", ctx)
+    return render(request, "records/policy_list.html", ctx)
 
 
 @role_required(VIEW)
