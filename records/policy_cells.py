@@ -25,21 +25,9 @@ from records.endpoint import (
     Endpoint,
 )
 from records.recordset import RecordSet, Routing
+from records.traffic import FAILOVER, GEOLOCATION, KIND_LABELS, LATENCY, WEIGHTED
 
-ROUND_ROBIN, WEIGHTED, FAILOVER, LATENCY, GEOLOCATION = (
-    "round-robin",
-    "weighted",
-    "failover",
-    "latency",
-    "geolocation",
-)
-ROUTING_CHOICES = (
-    (ROUND_ROBIN, "round robin"),
-    (WEIGHTED, "weighted"),
-    (FAILOVER, "failover"),
-    (LATENCY, "latency"),
-    (GEOLOCATION, "geolocation"),
-)
+ROUTING_CHOICES = tuple(KIND_LABELS.items())
 # The endpoint properties that select each policy. They count only beside a set identifier: ExternalDNS's
 # AWS provider (and `aggregate`) ignore them on an endpoint without one, which is then plain round robin.
 ROUTING_PROPERTIES: dict[str, tuple[str, ...]] = {

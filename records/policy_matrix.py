@@ -20,7 +20,6 @@ from django.db.models import Exists, OuterRef, Q
 from records.endpoint import Endpoint as EndpointData
 from records.models import Endpoint, Verification, Zone, ZoneRecord
 from records.policy_cells import (
-    ROUND_ROBIN,
     ROUTING_CHOICES,
     ROUTING_PROPERTIES,
     PolicyRow,
@@ -29,6 +28,7 @@ from records.policy_cells import (
 )
 from records.recordset import in_zone, recordset_from_route53
 from records.selectors import Unpublished, unpublished_reasons
+from records.traffic import ROUND_ROBIN
 
 PAGE_SIZE = 50
 # The plan's conflicts (records.aggregate / records.plan Conflict kinds): the name stays as it is in DNS until
@@ -40,13 +40,11 @@ CONFLICT_SCAN_CHUNK = 500
 
 
 def open_proposals_by_name(names: Iterable[str]) -> dict[str, int]:
-    """The open traffic-policy proposal of each of `names` (lower case, no trailing dot): {name: proposal id}.
+    """The open traffic-policy proposal of each of `names` (lower case, no trailing dot): {name: proposal id},
+    one query over the proposals in review or being written; the Policies page shows "proposal #N open"."""
+    from records.proposals import open_proposals_by_name as open_by_name
 
-    A hook for the PolicyProposal model (issue 14): it does not exist yet, so no name has an open proposal
-    and this returns {}. The proposal model fills it with one query over the proposals still open (proposed,
-    not yet approved and written back, rejected or withdrawn); the Policies page shows "proposal #N open".
-    """
-    return {}
+    return open_by_name(list(names))
 
 
 @dataclass(frozen=True)

@@ -345,7 +345,9 @@ def policy_from_endpoints(hostname: str, endpoints: Sequence[Endpoint]) -> Traff
     mine = [e for e in endpoints if e.dns_name == hostname]
     by_cluster: dict[str, dict[str, str]] = {}
     for e in sorted(mine, key=lambda e: e.cluster):
-        by_cluster.setdefault(e.cluster, {}).update(e.properties)
+        # Routing properties count only beside a set identifier: ExternalDNS's AWS provider (and the plan)
+        # ignore them without one, so such an endpoint is published round robin.
+        by_cluster.setdefault(e.cluster, {}).update(e.properties if e.set_identifier else {})
     kinds = {_kind_of(props) for props in by_cluster.values()}
     kind = kinds.pop() if len(kinds) == 1 else ROUND_ROBIN
     ttls = {e.ttl for e in mine}

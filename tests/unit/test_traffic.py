@@ -192,6 +192,11 @@ def test_the_policy_is_read_back_from_the_clusters_endpoints():
     p = policy_from_endpoints(NAME, eps)
     assert p.kind == WEIGHTED
     assert [(s.cluster, s.weight) for s in p.shares] == [("k3s-edge", 20), ("rke2-dc1", 80)]
+    # A weight without a set identifier is ignored by ExternalDNS and the plan: that name is round robin.
+    no_sid = [
+        Endpoint.make(NAME, "A", ["198.51.100.10"], provider_specific={"aws/weight": "80"}, cluster="a")
+    ]
+    assert policy_from_endpoints(NAME, no_sid).kind == ROUND_ROBIN
     plain = [Endpoint.make(NAME, "A", ["198.51.100.10"], ttl=60, cluster="rke2-dc1")]
     assert policy_from_endpoints(NAME, plain) == policy(ROUND_ROBIN, ClusterShare("rke2-dc1"), ttl=60)
 
