@@ -314,7 +314,16 @@ def store_object(cluster_id: int, result: ObjectResult) -> set[str]:
             (source.id, ep.dns_name, ep.record_type, ep.set_identifier): _endpoint_fields(ep)
             for ep in result.endpoints
         }
-        return _write_endpoints(cluster_id, existing, wanted, now)
+        changed = _write_endpoints(cluster_id, existing, wanted, now)
+    _reverts_seen(cluster_id, [result])
+    return changed
+
+
+def _reverts_seen(cluster_id: int, results: list[ObjectResult]) -> None:
+    """A policy written back, then reverted in the cluster (a GitOps sync), is said on its proposal."""
+    from records.proposals import reverts_seen
+
+    reverts_seen(cluster_id, results)
 
 
 def delete_object(cluster_id: int, key: tuple[str, str, str]) -> set[str]:
@@ -394,6 +403,7 @@ def replace_cluster(cluster_id: int, results: list[ObjectResult]) -> set[str]:
                 wanted[(sid, ep.dns_name, ep.record_type, ep.set_identifier)] = _endpoint_fields(ep)
         changed |= _write_endpoints(cluster_id, existing, wanted, now)
         Endpoint.objects.filter(cluster_id=cluster_id).update(last_seen=now)
+    _reverts_seen(cluster_id, results)
     return changed
 
 

@@ -35,7 +35,7 @@ from clusters.annotations import (
     parse_targets,
 )
 from clusters.fqdn_template import TemplateError
-from clusters.gitops import GitOpsInfo, detect_gitops
+from clusters.gitops import GitOpsInfo, detect_gitops, managed_fields_owner
 from clusters.label_selector import selector_from_map
 from clusters.source_options import SourceOptions
 from records.endpoint import LABEL_RESOURCE, PROP_ALIAS, Endpoint
@@ -219,6 +219,8 @@ class ObjectResult:
     # either prefix exactly as written (key, value), and the GitOps tool that applies the object, if any.
     annotations: tuple[tuple[str, str], ...] = ()
     gitops: GitOpsInfo | None = None
+    # The field manager that last set each of those annotations (managedFields): who reverted a write-back.
+    annotation_owners: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -701,8 +703,11 @@ def _endpoint_order(ep: Endpoint) -> tuple[str, int, str, str, int, tuple[str, .
 
 def _kept_metadata(meta: Obj) -> dict[str, Any]:
     annotations = meta.get("annotations") or {}
+    kept = tuple(sorted((k, str(v)) for k, v in annotations.items() if k.startswith(PREFIXES)))
+    owners = ((k, managed_fields_owner(meta, k)) for k, _ in kept) if meta.get("managedFields") else ()
     return {
-        "annotations": tuple(sorted((k, str(v)) for k, v in annotations.items() if k.startswith(PREFIXES))),
+        "annotations": kept,
+        "annotation_owners": tuple((k, owner) for k, owner in owners if owner),
         "gitops": detect_gitops(meta),
     }
 

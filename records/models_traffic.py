@@ -91,6 +91,7 @@ class PolicyObjectWrite(models.Model):
         GONE = "gone", "Object deleted"
         FORBIDDEN = "forbidden", "Not allowed (no patch permission)"
         INVALID = "invalid", "Refused by the API server"
+        REVERTED = "reverted", "Reverted in the cluster"
 
     proposal = models.ForeignKey(PolicyProposal, on_delete=models.CASCADE, related_name="writes")
     cluster = models.ForeignKey("clusters.Cluster", on_delete=models.CASCADE, related_name="+")

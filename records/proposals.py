@@ -476,5 +476,57 @@ def proposal_matching(zone: Zone, groups: Sequence[dict[str, Any]]) -> PolicyPro
     return None
 
 
+def reverts_seen(cluster_id: int, results: Sequence[Any]) -> int:
+    """Written annotations the cluster no longer carries (a GitOps sync put its own back, or a person did):
+    each such write is marked reverted with the field manager that did it, and its proposal says so.
+
+    `results` are discovery's ObjectResults of the cluster just stored. Only the latest written proposal of a
+    name counts (a newer one changes the same keys on purpose); returns how many writes were reverted.
+    """
+    writes = PolicyObjectWrite.objects.filter(
+        cluster_id=cluster_id,
+        status=PolicyObjectWrite.Status.WRITTEN,
+        proposal__status=PolicyProposal.Status.WRITTEN,
+        written_at__gte=timezone.now() - timedelta(days=1),
+    )
+    if not writes.exists():  # the common case: one cheap query per discovery write
+        return 0
+    by_key = {(r.kind, r.namespace, r.name): r for r in results}
+    reverted = 0
+    for w in writes.select_related("proposal", "cluster"):
+        r = by_key.get((w.kind, w.namespace, w.name))
+        if r is None or _superseded(w.proposal):
+            continue
+        now, owners = dict(r.annotations), dict(getattr(r, "annotation_owners", ()))
+        undone = [k for k, v in w.changes.items() if now.get(k) != v]
+        if not undone:
+            continue
+        key = undone[0]
+        gitops = getattr(r, "gitops", None)
+        who = owners.get(key) or (f"{gitops.tool} ({', '.join(gitops.managers)})" if gitops else "")
+        written = w.changes[key]
+        message = (
+            f"`{key}` is {now[key]!r} again, not {written!r} as written"
+            if key in now
+            else f"`{key}` was removed again after the write-back set it to {written!r}"
+        ) + (f", by {who}" if who else "")
+        with transaction.atomic():
+            PolicyObjectWrite.objects.filter(id=w.id).update(
+                status=PolicyObjectWrite.Status.REVERTED, message=message, changed_by=who
+            )
+            note = f"{w.kind} {w.namespace}/{w.name} in {w.cluster.name}: {message}"
+            PolicyProposal.objects.filter(id=w.proposal_id).update(message=f"Reverted: {note}"[:2000])
+            audit_record(actor=None, action="policy.reverted", obj=w.proposal, after={"object": note})
+        reverted += 1
+    return reverted
+
+
+def _superseded(p: PolicyProposal) -> bool:
+    later = lifecycle.PROPOSAL_HOLDS | {lifecycle.WRITTEN}
+    return PolicyProposal.objects.filter(
+        hostname=p.hostname, created_at__gt=p.created_at, status__in=later
+    ).exists()
+
+
 def predicted_groups(proposal: PolicyProposal) -> list[dict[str, Any]]:
     return list(proposal.predicted.get("groups", []))

@@ -148,3 +148,29 @@ def test_an_object_a_gitops_tool_manages_is_flagged_with_its_kustomize_patch(sto
     patch = kustomize_patch(write.kind, write.namespace, write.name, write.changes)
     assert f"{ALPHA}aws-weight: '20'" in patch or f'{ALPHA}aws-weight: "20"' in patch
     assert "patches:" in patch
+
+
+def test_a_written_policy_reverted_by_a_gitops_sync_says_so_and_by_which_manager(story, alice, bob, run_jobs):
+    from tests.fixtures.traffic import step
+
+    proposal = step(story, alice, bob, run_jobs, EIGHTY_TWENTY)
+    # Flux applies the manifests from Git again: the weight it knows comes back.
+    _, sandbox = story["clusters"]["k3s-edge"]
+    k8s.CoreV1Api(kube_client(sandbox)).patch_namespaced_service(
+        "nginx",
+        story["namespace"],
+        {"metadata": {"annotations": {f"{ALPHA}aws-weight": "50"}}},
+        field_manager="kustomize-controller",
+    )
+    cluster, _ = story["clusters"]["k3s-edge"]
+    discovery.sync_cluster(cluster.id)
+    write = proposal.writes.get(cluster__name="k3s-edge")
+    assert write.status == PolicyObjectWrite.Status.REVERTED
+    assert write.changed_by == "kustomize-controller"
+    assert f"`{ALPHA}aws-weight` is '50' again, not '20' as written, by kustomize-controller" in write.message
+    proposal.refresh_from_db()
+    assert proposal.message.startswith("Reverted: Service ")
+    assert proposal.writes.get(cluster__name="rke2-dc1").status == PolicyObjectWrite.Status.WRITTEN
+    assert AuditEntry.objects.filter(action="policy.reverted", object_id=str(proposal.id)).count() == 1
+    discovery.sync_cluster(cluster.id)  # seen once: a second relist does not say it again
+    assert AuditEntry.objects.filter(action="policy.reverted", object_id=str(proposal.id)).count() == 1
