@@ -7,6 +7,7 @@ import logging
 
 from dnsportal.audit import audit_record
 from dnsportal.queue import register_job
+from dnsportal.scheduler import periodic
 from records.models import PolicyProposal, Zone, ZoneRecord
 from records.providers.base import ProviderError
 
@@ -54,3 +55,29 @@ def health_checks_prune(*, zone_id: int) -> None:
             log.info(
                 "zone %s: deleted health check %s, which no record set uses any more", zone.name, check_id
             )
+
+
+@register_job(queue="dns")
+def health_checks_status() -> None:
+    """The live status of each health check a written failover policy uses, stored for its hostname page (a
+    page never asks Route53 itself)."""
+    from django.utils import timezone
+
+    from records.services import provider_for
+
+    in_use = PolicyProposal.objects.filter(status=PolicyProposal.Status.WRITTEN).exclude(health_check_id="")
+    for p in in_use.select_related("zone__account"):
+        try:
+            status = provider_for(p.zone.account).health_check_status(p.health_check_id)
+        except ProviderError as exc:
+            summary, healthy = f"could not be read: {exc.user_message}", None
+        else:
+            summary, healthy = status.summary, status.healthy
+        PolicyProposal.objects.filter(id=p.id).update(
+            health_check_status=summary[:300],
+            health_check_healthy=healthy,
+            health_check_checked_at=timezone.now(),
+        )
+
+
+periodic("health_checks_status", every=60)

@@ -33,6 +33,10 @@ class PolicyProposal(models.Model):
     # Failover: the Route53 health check the portal creates (and owns) for the primary's record set.
     health_check = models.JSONField(null=True, blank=True, help_text="HealthCheckSpec fields, or null.")
     health_check_id = models.CharField(max_length=64, blank=True)
+    # Its live status, read every minute by the health_checks_status job (pages do not ask Route53).
+    health_check_status = models.CharField(max_length=300, blank=True)
+    health_check_healthy = models.BooleanField(null=True, blank=True)
+    health_check_checked_at = models.DateTimeField(null=True, blank=True)
     # The DNS change the editor showed: plan groups as dicts, and their signature (compared with the change
     # set that follows: the same change is applied without a second approval).
     predicted = models.JSONField(default=dict, blank=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from dnsportal.models import AuditEntry
+from dnsportal.queue import enqueue
 from records.models import PolicyObjectWrite
 from records.traffic import TrafficPolicy
 from tests.fixtures.traffic import ALPHA, HEALTH_CHECK, IPS, NAME, annotations, rrsets, shares, step
@@ -67,6 +68,11 @@ def test_the_users_story_round_robin_weighted_failover_latency_geolocation(
         },
         (f"{NAME}.", "k3s-edge"): {"values": [IPS["k3s-edge"]], "Failover": "SECONDARY"},
     }
+    # Its live status is read every minute for the hostname page (moto's checkers always report success).
+    enqueue("health_checks_status")
+    run_jobs()
+    p.refresh_from_db()
+    assert (p.health_check_status, p.health_check_healthy) == ("healthy in 1 of 1 regions", True)
     check = route53.get_health_check(HealthCheckId=p.health_check_id)["HealthCheck"]["HealthCheckConfig"]
     assert (check["Type"], check["FullyQualifiedDomainName"], check["ResourcePath"]) == (
         "HTTP",
