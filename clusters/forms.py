@@ -160,11 +160,17 @@ class ClusterEditForm(CredentialsForm):
     display_name = forms.CharField(max_length=100, required=False)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     labels = forms.CharField(required=False)
+    write_back_prefix = forms.ChoiceField(
+        choices=Cluster.Prefix.choices,
+        label="Annotation prefix for write-back",
+        help_text="For objects with no ExternalDNS annotation yet; one that has some keeps its prefix.",
+    )
 
     field_order = [
         "display_name",
         "description",
         "labels",
+        "write_back_prefix",
         "kubeconfig",
         "kubeconfig_file",
         "context",

@@ -43,6 +43,17 @@ class Cluster(models.Model):
     # Registered by `register_demo_clusters` for make up's demo; only the demo's removal reads it.
     is_demo = models.BooleanField(default=False, editable=False)
 
+    class Prefix(models.TextChoices):
+        ALPHA = (
+            "external-dns.alpha.kubernetes.io/",
+            "external-dns.alpha.kubernetes.io/ (ExternalDNS up to v0.21)",
+        )
+        GA = "external-dns.kubernetes.io/", "external-dns.kubernetes.io/ (ExternalDNS v0.22 and later)"
+
+    # The prefix traffic-policy write-back uses on an object that has no ExternalDNS annotation yet (an object
+    # that has some keeps its own): the one this cluster's ExternalDNS reads.
+    write_back_prefix = models.CharField(max_length=40, choices=Prefix.choices, default=Prefix.ALPHA)
+
     auth_kind = models.CharField(max_length=12, choices=AuthKind.choices, default=AuthKind.KUBECONFIG)
     kubeconfig_encrypted = crypto.EncryptedTextField(blank=True)
     context = models.CharField(max_length=253, blank=True)
@@ -126,6 +137,7 @@ class Cluster(models.Model):
             "allow_insecure": self.allow_insecure,
             "eks_cluster_name": self.eks_cluster_name,
             "eks_region": self.eks_region,
+            "write_back_prefix": self.write_back_prefix,
         }
 
 

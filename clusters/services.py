@@ -131,10 +131,13 @@ def cluster_update(
     description: str,
     labels: dict,
     creds: Credentials | None = None,
+    write_back_prefix: str | None = None,
 ) -> Cluster:
     cluster = Cluster.objects.select_for_update().get(id=cluster_id)
     before = cluster.audit_view()
     cluster.display_name, cluster.description, cluster.labels = display_name, description, labels
+    if write_back_prefix is not None:
+        cluster.write_back_prefix = write_back_prefix
     if creds is not None:
         _apply_credentials(cluster, creds, validate_credentials(creds))
         cluster.health = Cluster.Health.UNKNOWN

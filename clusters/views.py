@@ -144,6 +144,7 @@ def cluster_edit(request: HttpRequest, name: str) -> HttpResponse:
         "display_name": cluster.display_name,
         "description": cluster.description,
         "labels": format_labels(cluster.labels),
+        "write_back_prefix": cluster.write_back_prefix,
         "context": cluster.context,
     }
     form = ClusterEditForm(request.POST or None, request.FILES or None, initial=initial)
@@ -157,6 +158,7 @@ def cluster_edit(request: HttpRequest, name: str) -> HttpResponse:
             description=data["description"],
             labels=data["labels"],
             creds=creds,
+            write_back_prefix=data["write_back_prefix"],
         )
         messages.success(
             request, f"Cluster {cluster.name} saved" + ("; checking the new kubeconfig." if creds else ".")

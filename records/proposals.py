@@ -103,7 +103,7 @@ def hostname_objects(hostname: str) -> list[tuple[ObjectState, Any]]:
                     annotations=dict(getattr(obj, "annotations", None) or {}),
                     resource_version=obj.resource_version,
                     hostnames=tuple(sorted(names.get(source_id, ()))),
-                    default_prefix=obj.annotation_prefix or ALPHA_PREFIX,
+                    default_prefix=obj.annotation_prefix or cluster.write_back_prefix or ALPHA_PREFIX,
                 ),
                 obj,
             )

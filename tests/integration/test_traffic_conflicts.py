@@ -174,3 +174,34 @@ def test_a_written_policy_reverted_by_a_gitops_sync_says_so_and_by_which_manager
     assert AuditEntry.objects.filter(action="policy.reverted", object_id=str(proposal.id)).count() == 1
     discovery.sync_cluster(cluster.id)  # seen once: a second relist does not say it again
     assert AuditEntry.objects.filter(action="policy.reverted", object_id=str(proposal.id)).count() == 1
+
+
+def test_an_object_without_external_dns_keys_gets_the_prefix_its_cluster_is_set_to(story, root, client):
+    from clusters.models import Cluster
+
+    cluster, _ = story["clusters"]["k3s-edge"]
+    client.force_login(root)
+    response = client.post(
+        f"/clusters/{cluster.name}/edit/",
+        {"display_name": "", "description": "", "labels": "", "write_back_prefix": Cluster.Prefix.GA},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Cluster.objects.get(id=cluster.id).write_back_prefix == "external-dns.kubernetes.io/"
+    assert (
+        AuditEntry.objects.filter(action="cluster.update", object_id=str(cluster.id))
+        .latest("id")
+        .after["write_back_prefix"]
+        == "external-dns.kubernetes.io/"
+    )
+    # Its Service has ExternalDNS keys (alpha): it keeps its prefix. One without any would get the GA one.
+    from clusters.models import DiscoveredObject
+
+    DiscoveredObject.objects.filter(cluster=cluster).update(annotations={}, annotation_prefix="")
+    shown = proposals.preview(zone=story["zone"], hostname=NAME, policy=EIGHTY_TWENTY)
+    k3s = next(p for p in shown.patches if p.obj.cluster == "k3s-edge")
+    rke2 = next(p for p in shown.patches if p.obj.cluster == "rke2-dc1")
+    assert set(k3s.changes) == {
+        "external-dns.kubernetes.io/set-identifier",
+        "external-dns.kubernetes.io/aws-weight",
+    }
+    assert f"{ALPHA}aws-weight" in rke2.changes
