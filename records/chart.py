@@ -41,7 +41,7 @@ def _pct(value: float) -> str:
 def distribution_svg(
     labels: Sequence[str],
     intended: Sequence[float],
-    observed: Sequence[float],
+    observed: Sequence[float] | None,
     title: str,
     *,
     id_prefix: str = "",
@@ -51,8 +51,12 @@ def distribution_svg(
     The same labels in the same order as the two lists; a value outside 0-100 raises `ValueError` (a share
     cannot be more than all answers). `id_prefix` keeps element ids unique when a page holds several charts
     (by default they derive from the title and labels). The result is markup, escaped throughout: a
-    template outputs it as is.
+    template outputs it as is. `observed` None draws the intended shares alone (the editor's split, before
+    anything is measured).
     """
+    intended_only = observed is None
+    if observed is None:
+        observed = intended
     if not len(labels) == len(intended) == len(observed):
         raise ValueError(
             f"{len(labels)} labels, {len(intended)} intended and {len(observed)} observed values: "
@@ -67,7 +71,8 @@ def distribution_svg(
         or "dist-" + hashlib.blake2s("\x00".join([title, *labels]).encode(), digest_size=5).hexdigest()
     )
     plot_w = WIDTH - LEFT - RIGHT
-    group_h = LABEL_H + 2 * BAR_H + BAR_GAP + GROUP_GAP
+    series = ("intended",) if intended_only else ("intended", "observed")
+    group_h = LABEL_H + len(series) * BAR_H + (len(series) - 1) * BAR_GAP + GROUP_GAP
     top = LEGEND_H
     bars_h = max(1, len(labels)) * group_h
     height = top + bars_h + AXIS_H
@@ -77,7 +82,7 @@ def distribution_svg(
 
     description = (
         "; ".join(
-            f"{label}: intended {_pct(a)}, observed {_pct(b)}"
+            f"{label}: intended {_pct(a)}" + ("" if intended_only else f", observed {_pct(b)}")
             for label, a, b in zip(labels, intended, observed, strict=True)
         )
         or "no record sets"
@@ -92,8 +97,14 @@ def distribution_svg(
         '<g class="legend">',
         f'<rect x="{LEFT}" y="8" width="12" height="12" fill="{INTENDED_COLOUR}"/>',
         f'<text x="{LEFT + 16}" y="18">intended</text>',
-        f'<rect x="{LEFT + 90}" y="8" width="12" height="12" fill="{OBSERVED_COLOUR}"/>',
-        f'<text x="{LEFT + 106}" y="18">observed</text>',
+        *(
+            ()
+            if intended_only
+            else (
+                f'<rect x="{LEFT + 90}" y="8" width="12" height="12" fill="{OBSERVED_COLOUR}"/>',
+                f'<text x="{LEFT + 106}" y="18">observed</text>',
+            )
+        ),
         "</g>",
         # grid: vertical lines at the ticks, behind the bars
         '<g class="grid" stroke="#d0d0d0" stroke-width="1">',
@@ -106,7 +117,7 @@ def distribution_svg(
         out.append(f'<g class="category" data-label="{_attr(label)}">')
         out.append(f'<text class="category-label" x="{LEFT}" y="{y + 12}">{escape(label)}</text>')
         for j, (kind, value, colour) in enumerate(
-            (("intended", a, INTENDED_COLOUR), ("observed", b, OBSERVED_COLOUR))
+            (("intended", a, INTENDED_COLOUR), ("observed", b, OBSERVED_COLOUR))[: len(series)]
         ):
             by = y + LABEL_H + j * (BAR_H + BAR_GAP)
             width = plot_w * value / 100

@@ -111,3 +111,13 @@ def test_bad_input_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         distribution_svg(labels, intended, observed, "t")
+
+
+def test_without_observed_shares_only_the_intended_split_is_drawn() -> None:
+    # The policy editor's chart: the split a person is about to propose, before anything is measured.
+    root = _parse(distribution_svg(["rke2-dc1", "k3s-edge"], [80.0, 20.0], None, "split", id_prefix="s"))
+    assert len(_bars(root, "intended")) == 2 and not _bars(root, "observed")
+    texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "intended" in texts and "observed" not in texts
+    desc = root.find("svg:desc", NS)
+    assert desc is not None and desc.text == "rke2-dc1: intended 80 %; k3s-edge: intended 20 %."
