@@ -1,12 +1,19 @@
 from django.urls import path
 
-from records import views
+from records import views, views_traffic
 
 app_name = "records"
 urlpatterns = [
     path("endpoints/", views.endpoint_list, name="endpoint-list"),
     path("endpoints/errors/", views.endpoint_errors, name="endpoint-errors"),
     path("endpoints/host/<str:dns_name>/", views.hostname_detail, name="hostname-detail"),
+    path("endpoints/host/<str:dns_name>/policy/", views_traffic.policy_edit, name="policy-edit"),
+    path(
+        "endpoints/host/<str:dns_name>/policy/preview/", views_traffic.policy_preview, name="policy-preview"
+    ),
+    path(
+        "endpoints/host/<str:dns_name>/policy/propose/", views_traffic.policy_propose, name="policy-propose"
+    ),
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/add/", views.account_create, name="account-create"),
     path("accounts/<int:account_id>/", views.account_detail, name="account-detail"),
@@ -24,6 +31,23 @@ urlpatterns = [
     path("records/", views.record_list, name="record-list"),
     path("changes/", views.changeset_list, name="changeset-list"),
     path("policies/", views.policy_list, name="policy-list"),
+    path("policies/patch/<str:token>/", views_traffic.policy_patch, name="policy-patch"),
+    path("policies/proposals/", views_traffic.proposal_list, name="proposal-list"),
+    path("policies/proposals/<int:proposal_id>/", views_traffic.proposal_detail, name="proposal-detail"),
+    path(
+        "policies/proposals/<int:proposal_id>/approve/",
+        views_traffic.proposal_approve,
+        name="proposal-approve",
+    ),
+    path(
+        "policies/proposals/<int:proposal_id>/reject/", views_traffic.proposal_reject, name="proposal-reject"
+    ),
+    path("policies/proposals/<int:proposal_id>/retry/", views_traffic.proposal_retry, name="proposal-retry"),
+    path(
+        "policies/proposals/<int:proposal_id>/abandon/",
+        views_traffic.proposal_abandon,
+        name="proposal-abandon",
+    ),
     path("verification/", views.verification_list, name="verification-list"),
     path("verification/<int:verification_id>/", views.verification_detail, name="verification-detail"),
     path("verification/measure/", views.verification_measure, name="verification-measure"),

@@ -12,6 +12,7 @@ from dnsportal.roles import ADMINISTER, APPROVE, OPERATE, VIEW, role_required
 from records import selectors, services
 from records.forms import AccountForm, ImportZonesForm, ZoneForm
 from records.models import ChangeSet, Endpoint, ProviderAccount, Verification, Zone, ZoneRecord
+from records.selectors_traffic import hostname_policy
 
 
 @role_required(VIEW)
@@ -193,12 +194,16 @@ def changeset_list(request: HttpRequest) -> HttpResponse:
     author = request.GET.get("author", "").strip()
     if author:
         changesets = changesets.filter(requested_by__username=author)
+    name = request.GET.get("name", "").strip().lower().rstrip(".")
+    if name:  # the change sets that touched one name (linked from its hostname page)
+        changesets = changesets.filter(changes__name=f"{name}.").distinct()
     page = Paginator(changesets, 50).get_page(request.GET.get("page"))
     ctx = {
         "page": page,
         "zone": zone,
         "status": status,
         "author": author,
+        "name": name,
         "statuses": ChangeSet.Status.choices,
         "zones": Zone.objects.all(),
         "any_changeset": ChangeSet.objects.exists(),
@@ -435,6 +440,7 @@ def hostname_detail(request: HttpRequest, dns_name: str) -> HttpResponse:
         "chart": _chart(latest) if latest else "",
         "history": history[:10],
         "live": latest is not None and latest.status == Verification.Status.RUNNING,
+        "policy": hostname_policy(name),
     }
     return render(request, "records/hostname_detail.html", ctx)
 
