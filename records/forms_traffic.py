@@ -81,7 +81,14 @@ class PolicyForm(forms.Form):
         help_text="How long resolvers keep the answer; empty keeps each object's TTL as it is.",
         widget=forms.NumberInput(attrs={"min": 0, "inputmode": "numeric"}),
     )
-    zone = forms.ModelChoiceField(queryset=Zone.objects.filter(enabled=True), widget=forms.HiddenInput)
+    zone = forms.ModelChoiceField(
+        queryset=Zone.objects.filter(enabled=True),
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": "No imported zone holds this name: import its zone (Zones) to propose a policy.",
+            "invalid_choice": "That zone is not imported or not enabled any more: reload the page.",
+        },
+    )
     # The clusters the page was built for, in its order (the preview checks them against those serving).
     clusters = forms.CharField(widget=forms.HiddenInput)
 

@@ -164,6 +164,19 @@ def test_a_viewer_and_an_approver_see_the_policy_but_no_form(client, carol, bob,
     assert not PolicyProposal.objects.exists()
 
 
+def test_a_name_in_no_imported_zone_says_what_to_do_before_proposing(client, alice, db):
+    serve("rke2-dc1", weight="50")
+    client.force_login(alice)
+    assert "no imported zone holds this name" in _text(client.get(EDIT).content.decode())
+    data = {**form(Zone(id=0), **{"clusters": "rke2-dc1", "rke2-dc1-weight": "80"}), "zone": ""}
+    response = client.post(PROPOSE, data)
+    assert response.status_code == 422
+    assert "No imported zone holds this name: import its zone (Zones)" in slot(
+        response.content.decode(), "err-zone"
+    )
+    assert not PolicyProposal.objects.exists()
+
+
 def test_a_name_no_cluster_serves_has_no_editor(client, alice, zone):
     client.force_login(alice)
     response = client.get("/endpoints/host/nothing.example.com/policy/")
