@@ -38,7 +38,11 @@ from records.traffic import (
 
 PATCH_SALT = "records.policy-patch"
 # The weight presets each cluster offers: (preset, button text, accessible name before the cluster's name).
-ROW_PRESETS = (("main", "80 %", "80 % to"), ("canary", "Canary 5 %", "Canary 5 % to"), ("drain", "Drain", "Drain"))
+ROW_PRESETS = (
+    ("main", "80 %", "80 % to"),
+    ("canary", "Canary 5 %", "Canary 5 % to"),
+    ("drain", "Drain", "Drain"),
+)
 # A written proposal's page keeps asking for the change set that publishes it, this long at most.
 WAIT_FOR_CHANGESET_S = 600
 
