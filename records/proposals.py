@@ -211,6 +211,11 @@ def policy_propose(
     if not has_role_perm(actor, OPERATE):
         raise NotAllowed("Proposing a traffic policy needs the operator role.")
     zone = Zone.objects.get(id=zone_id)
+    apex = zone.name.rstrip(".")
+    if hostname != apex and not hostname.endswith("." + apex):
+        raise PortalError(
+            f"{hostname} is not in zone {zone.display_name}: propose it in the zone that holds it."
+        )
     shown = preview(zone=zone, hostname=hostname, policy=policy, health_check=health_check)
     if not shown.ok:
         raise PortalError("; ".join(e.message for e in shown.errors))
@@ -308,6 +313,7 @@ def policy_approve(*, proposal_id: int, approver: Any, comment: str = "") -> Pol
         author_id=p.proposed_by_id,
         reviewer=approver,
         verb="approve",
+        authored="proposed",
     )
     transition(
         p,

@@ -443,7 +443,15 @@ def transition(cs: ChangeSet, target: str, *, actor: Any = None, note: str = "",
 
 
 def four_eyes(
-    *, noun: str, number: int, status: str, pending: bool, author_id: int | None, reviewer: Any, verb: str
+    *,
+    noun: str,
+    number: int,
+    status: str,
+    pending: bool,
+    author_id: int | None,
+    reviewer: Any,
+    verb: str,
+    authored: str = "requested",
 ) -> None:
     """The review rules every reviewed thing shares (change sets, policy proposals): the approver role, a
     thing still pending, and a second person (whoever proposed or caused it cannot approve it)."""
@@ -456,7 +464,7 @@ def four_eyes(
     if not pending:
         raise PortalError(f"{noun.capitalize()} #{number} is already {status.lower()}.")
     if verb == "approve" and author_id is not None and author_id == reviewer.id:
-        raise NotAllowed(f"A second person must approve this {noun}: you requested it.")
+        raise NotAllowed(f"A second person must approve this {noun}: you {authored} it.")
 
 
 @transaction.atomic(durable=True)

@@ -419,7 +419,7 @@ def test_the_author_cannot_approve_their_own_proposal(client, weighted):
     proposal = propose(client, weighted, **{"rke2-dc1-weight": "80"})
     refused = client.post(f"/policies/proposals/{proposal.id}/approve/")
     assert refused.status_code == 422
-    assert "A second person must approve this policy proposal: you requested it." in _text(
+    assert "A second person must approve this policy proposal: you proposed it." in _text(
         refused.content.decode()
     )
     refused = htmx(client, f"/policies/proposals/{proposal.id}/approve/", {}, "proposal-live")

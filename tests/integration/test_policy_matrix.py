@@ -377,7 +377,7 @@ def test_an_open_proposal_shows_on_its_row(zone, carol, client):
     open_one = PolicyProposal.objects.create(zone=zone, hostname=f"blue.{ZONE}", policy={})
     PolicyProposal.objects.create(zone=zone, hostname=f"rr.{ZONE}", policy={}, status="rejected")
     page = client.get("/policies/").content.decode()
-    assert f'<a href="/endpoints/host/blue.{ZONE}/">proposal #{open_one.id} open</a>' in _row(
+    assert f'<a href="/policies/proposals/{open_one.id}/">proposal #{open_one.id} open</a>' in _row(
         page, f"blue.{ZONE}"
     )
     assert "proposal #" not in _row(page, f"rr.{ZONE}")  # a rejected one is not open

@@ -205,3 +205,12 @@ def test_an_object_without_external_dns_keys_gets_the_prefix_its_cluster_is_set_
         "external-dns.kubernetes.io/aws-weight",
     }
     assert f"{ALPHA}aws-weight" in rke2.changes
+
+
+def test_a_proposal_names_a_zone_that_holds_the_name(story, alice, root, route53, moto_service):
+    from dnsportal.errors import PortalError
+    from tests.fixtures.zones import import_zone
+
+    other = import_zone(root, route53, moto_service.url, "example.org")
+    with pytest.raises(PortalError, match=r"app.example.com is not in zone example.org"):
+        proposals.policy_propose(actor=alice, zone_id=other.id, hostname=NAME, policy=EIGHTY_TWENTY)
