@@ -121,6 +121,7 @@ class HostnamePolicy:
     now: TrafficPolicy | None
     proposals: list[PolicyProposal]
     changesets: list[ChangeSet]
+    health_check: PolicyProposal | None = None  # the written failover policy whose check is in use
 
 
 def hostname_policy(hostname: str) -> HostnamePolicy:
@@ -132,7 +133,12 @@ def hostname_policy(hostname: str) -> HostnamePolicy:
         .distinct()
         .order_by("-created_at")
     )
-    return HostnamePolicy(now=now, proposals=list(recent[:5]), changesets=list(changesets[:5]))
+    # The name's latest written policy, if a failover with the portal's health check (its live status).
+    latest = PolicyProposal.objects.filter(hostname=hostname, status=PolicyProposal.Status.WRITTEN).first()
+    checked = latest if latest is not None and latest.health_check_id else None
+    return HostnamePolicy(
+        now=now, proposals=list(recent[:5]), changesets=list(changesets[:5]), health_check=checked
+    )
 
 
 def proposal_list(*, status: str = "", q: str = "", page: Any = None) -> Page:

@@ -565,3 +565,9 @@ def test_a_reverted_write_and_the_health_checks_live_status_are_on_the_proposal(
     text = _text(client.get(f"/policies/proposals/{proposal.id}/").content.decode())
     assert "HTTP rke2.app.example.com:80" in text and "(abcd-1234) healthy healthy in 8 of 8 regions" in text
     assert "Reverted in the cluster" in text and "removed again, by argocd-controller" in text
+    # The hostname page shows the check's live status too.
+    page = _text(client.get("/endpoints/host/app.example.com/").content.decode())
+    assert (
+        "Health check abcd-1234 (the primary's, created by the portal): healthy healthy in 8 of 8 regions"
+        in page
+    )
