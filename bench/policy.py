@@ -115,7 +115,7 @@ def start_watch(tmp: Path, db_url: str, redis_url: str) -> subprocess.Popen:
 
 
 def measure(zone, proxy: FaultProxy, rounds: int) -> list[float]:
-    from records import proposals, services
+    from records import changesets, proposals, services
     from records.models import ChangeSet, PolicyProposal
     from records.traffic import ClusterShare, TrafficPolicy
     from tests.fixtures.people import make_user
@@ -129,7 +129,7 @@ def measure(zone, proxy: FaultProxy, rounds: int) -> list[float]:
         lambda: ChangeSet.objects.filter(zone=zone, status__in=["pending", "applied"]).exists(), 60, "a plan"
     )
     for cs in ChangeSet.objects.filter(zone=zone, status="pending"):
-        services.changeset_approve(changeset_id=cs.id, approver=bob)
+        changesets.changeset_approve(changeset_id=cs.id, approver=bob)
     wait(lambda: ChangeSet.objects.filter(zone=zone, finished_at__isnull=False).exists(), 60, "the start")
     delays = []
     for i in range(rounds):

@@ -18,7 +18,7 @@ from django.utils import timezone
 from dnsportal.errors import PortalError
 from dnsportal.queue import current_run_id, enqueue, failure_message, register_job, rq_connection
 from dnsportal.scheduler import periodic
-from records import proposals, services
+from records import changesets, proposals, services, verification_services
 from records.endpoint import Endpoint as EndpointData
 from records.models import Change, ChangeSet, ProviderAccount, Zone
 from records.plan import Change as PlanChange
@@ -226,7 +226,7 @@ def _reconcile(
         and not any(not g.drift for g in plan.groups)
     ):
         cause = ChangeSet.Cause.DRIFT
-    cs = services.changeset_record(
+    cs = changesets.changeset_record(
         zone_id=zone.id, plan=plan, desired=desired, cause=cause, requested_by=requested_by, adopt=adopt
     )
     Zone.objects.filter(id=zone.id).update(
@@ -259,7 +259,7 @@ def changeset_apply(*, changeset_id: int) -> None:
             log.info("change set %s is not approved (or already claimed); nothing to do", changeset_id)
             return
         resumed = cs.apply_attempts > 0
-        services.transition(
+        changesets.transition(
             cs,
             ChangeSet.Status.APPLYING,
             started_at=cs.started_at or now,
@@ -274,7 +274,7 @@ def changeset_apply(*, changeset_id: int) -> None:
     except ZoneBusy:
         with transaction.atomic():
             cs = ChangeSet.objects.select_for_update().get(id=changeset_id)
-            services.transition(
+            changesets.transition(
                 cs, ChangeSet.Status.APPROVED, note="the zone is busy; applying in a moment", lease_until=None
             )
         enqueue("changeset_apply", changeset_id=changeset_id, delay=2)
@@ -330,8 +330,8 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
             previous=services.from_snapshot(zone.applied_desired) or None,
         )
         plan = hold_names(plan, proposals.held_names(zone))
-        if services.diff_signature(plan.to_dict()["groups"]) != services.rows_signature(rows):
-            services.changeset_replan(changeset_id=cs.id, plan=plan)
+        if changesets.diff_signature(plan.to_dict()["groups"]) != changesets.rows_signature(rows):
+            changesets.changeset_replan(changeset_id=cs.id, plan=plan)
             return
     attempt_key = f"{cs.id}-{cs.apply_attempts}"
     Change.objects.filter(id__in=[r.id for r in rows]).update(batch_key=attempt_key)
@@ -395,7 +395,7 @@ def _finish(
     else:
         status = ChangeSet.Status.FAILED
     message = error or ("; ".join(sorted(set(failed.values())))[:2000] if failed else "")
-    services.transition(cs, status, note=message, finished_at=now, error=message, lease_until=None)
+    changesets.transition(cs, status, note=message, finished_at=now, error=message, lease_until=None)
     zone = Zone.objects.select_for_update().get(id=cs.zone_id)
     # Keep the stored zone state current from what was applied, instead of reading the zone again.
     done = [c for g in groups if g.index in applied_ids for c in g.changes]
@@ -479,7 +479,7 @@ def changesets_resume() -> None:
                 continue
             # The dead worker's zone lock goes with it (only that lock: its token names the attempt).
             rq_connection().eval(_RELEASE, 1, _zone_lock_key(cs.zone_id), _apply_token(cs))
-            services.transition(
+            changesets.transition(
                 cs,
                 ChangeSet.Status.APPROVED,
                 note="resuming: the worker applying it stopped",
@@ -584,8 +584,8 @@ def zone_verify(*, zone_id: int, changeset_id: int | None = None) -> None:
     zone = Zone.objects.select_related("account").get(id=zone_id)
     v = Verification.objects.create(zone=zone, changeset_id=changeset_id, kind=Verification.Kind.RESOLUTION)
     try:
-        nameservers = services.zone_nameservers(zone)
-        expected = services.expected_rrsets(zone)
+        nameservers = verification_services.zone_nameservers(zone)
+        expected = verification_services.expected_rrsets(zone)
         last: list = []
         propagation = None
         if changeset_id is not None:
@@ -670,8 +670,8 @@ def hostname_distribution(*, verification_id: int) -> None:
     v = Verification.objects.select_related("zone__account").get(id=verification_id)
     zone, hostname = v.zone, v.hostname
     try:
-        sets, intended, key = services.intended_split(zone, hostname)
-        nameservers = services.zone_nameservers(zone)
+        sets, intended, key = verification_services.intended_split(zone, hostname)
+        nameservers = verification_services.zone_nameservers(zone)
         n = sample_size(intended, cap=settings.VERIFY_MAX_QUERIES)
         counts = measure_distribution(nameservers, hostname, "A", n, key=key)
         observed = counts.by_set(sets)

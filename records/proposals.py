@@ -206,7 +206,7 @@ def policy_propose(
 ) -> PolicyProposal:
     """Store a checked policy for review; an older open proposal for the name still in review is replaced."""
     from dnsportal.roles import OPERATE, has_role_perm
-    from records.services import NotAllowed
+    from records.changesets import NotAllowed
 
     if not has_role_perm(actor, OPERATE):
         raise NotAllowed("Proposing a traffic policy needs the operator role.")
@@ -279,7 +279,7 @@ def policy_propose(
 
 
 def _signature(groups: Sequence[dict[str, Any]], health_check_id: str = "") -> list[str]:
-    from records.services import diff_signature
+    from records.changesets import diff_signature
 
     sig = diff_signature(groups)
     return [s.replace(health_check_id, HEALTH_CHECK_PLACEHOLDER) for s in sig] if health_check_id else sig
@@ -302,7 +302,7 @@ def transition(p: PolicyProposal, target: str, *, actor: Any = None, note: str =
 @transaction.atomic(durable=True)
 def policy_approve(*, proposal_id: int, approver: Any, comment: str = "") -> PolicyProposal:
     """A second person approves; the write-back is enqueued when this transaction commits."""
-    from records.services import four_eyes
+    from records.changesets import four_eyes
 
     p = PolicyProposal.objects.select_for_update().get(id=proposal_id)
     four_eyes(
@@ -330,7 +330,7 @@ def policy_approve(*, proposal_id: int, approver: Any, comment: str = "") -> Pol
 
 @transaction.atomic(durable=True)
 def policy_reject(*, proposal_id: int, reviewer: Any, comment: str) -> PolicyProposal:
-    from records.services import four_eyes
+    from records.changesets import four_eyes
 
     if not comment.strip():
         raise PortalError("Say why the proposal is rejected: the comment goes to the audit log.")
@@ -359,7 +359,7 @@ def policy_reject(*, proposal_id: int, reviewer: Any, comment: str) -> PolicyPro
 def policy_retry(*, proposal_id: int, actor: Any) -> PolicyProposal:
     """Write again, now, what is not written yet (unreachable clusters); conflicts stay for a person."""
     from dnsportal.roles import OPERATE, has_role_perm
-    from records.services import NotAllowed
+    from records.changesets import NotAllowed
 
     if not has_role_perm(actor, OPERATE):
         raise NotAllowed("Retrying a write-back needs the operator role.")
@@ -376,7 +376,7 @@ def policy_retry(*, proposal_id: int, actor: Any) -> PolicyProposal:
 def policy_abandon(*, proposal_id: int, actor: Any, comment: str) -> PolicyProposal:
     """Give up a partially written proposal: the hold ends and DNS follows what the clusters say then."""
     from dnsportal.roles import OPERATE, has_role_perm
-    from records.services import NotAllowed
+    from records.changesets import NotAllowed
 
     if not has_role_perm(actor, OPERATE):
         raise NotAllowed("Giving up a write-back needs the operator role.")

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from dnsportal import queue
 from dnsportal.errors import PortalError
 from dnsportal.roles import ADMINISTER, APPROVE, OPERATE, VIEW, role_required
-from records import selectors, services
+from records import changesets, selectors, services, verification_services
 from records.forms import AccountForm, ImportZonesForm, ZoneForm
 from records.models import ChangeSet, Endpoint, ProviderAccount, Verification, Zone, ZoneRecord
 from records.selectors_traffic import hostname_policy
@@ -251,7 +251,7 @@ def _review(request: HttpRequest, changeset_id: int, action) -> HttpResponse:
     except PortalError as exc:
         cs = get_object_or_404(ChangeSet, id=changeset_id)
         # Refused because of who asks (four eyes): 403; refused because of the change set's state: 422.
-        status = 403 if isinstance(exc, services.NotAllowed) else 422
+        status = 403 if isinstance(exc, changesets.NotAllowed) else 422
         ctx = _changeset_context(request, cs, str(exc))
         if request.htmx:
             return render(request, "records/partials/changeset_status.html", ctx, status=status)
@@ -269,7 +269,7 @@ def changeset_approve(request: HttpRequest, changeset_id: int) -> HttpResponse:
     response = _review(
         request,
         changeset_id,
-        lambda: services.changeset_approve(
+        lambda: changesets.changeset_approve(
             changeset_id=changeset_id, approver=request.user, comment=comment, confirm_deletes=confirm
         ),
     )
@@ -289,7 +289,9 @@ def changeset_reject(request: HttpRequest, changeset_id: int) -> HttpResponse:
     return _review(
         request,
         changeset_id,
-        lambda: services.changeset_reject(changeset_id=changeset_id, reviewer=request.user, comment=comment),
+        lambda: changesets.changeset_reject(
+            changeset_id=changeset_id, reviewer=request.user, comment=comment
+        ),
     )
 
 
@@ -365,7 +367,7 @@ def verification_measure(request: HttpRequest) -> HttpResponse:
     zone = get_object_or_404(Zone, id=request.POST.get("zone_id") or 0)
     hostname = request.POST.get("hostname", "").strip().rstrip(".")
     try:
-        services.distribution_request(actor=request.user, zone_id=zone.id, hostname=hostname)
+        verification_services.distribution_request(actor=request.user, zone_id=zone.id, hostname=hostname)
     except PortalError as exc:
         messages.error(request, str(exc))
     else:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from dnsportal.errors import PortalError
 from dnsportal.models import AuditEntry, JobRun
 from dnsportal.queue import enqueue
-from records import services
+from records import changesets, services
 from records.models import ChangeSet, Endpoint, ProviderAccount, Zone
 from tests.fixtures.people import make_user
 from tests.fixtures.zones import import_zone, publish
@@ -124,7 +124,7 @@ def test_ten_approvers_and_three_workers_give_one_apply(zone, alice, bob, run_jo
         close_old_connections()
         barrier.wait()
         try:
-            services.changeset_approve(changeset_id=cs.id, approver=user)
+            changesets.changeset_approve(changeset_id=cs.id, approver=user)
             outcomes.append("approved")
         except PortalError as exc:
             outcomes.append(str(exc))
@@ -179,7 +179,7 @@ def test_a_worker_killed_mid_apply_is_completed_by_the_next_without_duplicates(
     publish({f"k{i:04d}.review.example.com": f"198.51.100.{i % 250 + 1}" for i in range(1200)})
     cs = reconcile_now(alice, zone, run_jobs)
     assert cs.changes.count() == 1200
-    services.changeset_approve(changeset_id=cs.id, approver=bob)
+    changesets.changeset_approve(changeset_id=cs.id, approver=bob)
     fault_proxy.reset_counters()
     worker = _worker(tmp_path / "killed.log", burst=False, extra_env={"DNSPORTAL_APPLY_LEASE_S": "1"})
     try:
@@ -241,14 +241,14 @@ def test_a_stale_approved_change_set_is_replanned_not_applied_blindly(
         },
     )
     fault_proxy.reset_counters()
-    services.changeset_approve(changeset_id=cs.id, approver=bob)
+    changesets.changeset_approve(changeset_id=cs.id, approver=bob)
     run_jobs()
     cs.refresh_from_db()
     assert cs.status == "pending" and cs.approved_by is None
     assert "re-planned" in cs.error
     assert cs.changes.get().before["ResourceRecords"] == [{"Value": "192.0.2.66"}]  # the new diff
     assert fault_proxy.requests["ChangeResourceRecordSets"] == 0  # nothing was sent
-    services.changeset_approve(changeset_id=cs.id, approver=bob)
+    changesets.changeset_approve(changeset_id=cs.id, approver=bob)
     run_jobs()
     cs.refresh_from_db()
     assert cs.status == "applied"
@@ -276,7 +276,7 @@ def test_the_zone_webhook_receives_a_summary_of_each_applied_change_set(zone, al
         )
         publish({"hook.review.example.com": "203.0.113.40"})
         cs = reconcile_now(alice, zone, run_jobs)
-        services.changeset_approve(changeset_id=cs.id, approver=bob)
+        changesets.changeset_approve(changeset_id=cs.id, approver=bob)
         run_jobs()
     finally:
         server.shutdown()

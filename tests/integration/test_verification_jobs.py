@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from dnsportal.queue import enqueue
-from records import services
+from records import services, verification_services
 from records.models import ChangeSet, Verification, Zone
 from tests.fixtures.zones import import_zone, publish
 
@@ -98,7 +98,7 @@ def test_a_weighted_name_is_measured_against_its_weights(zone, dns_zone, client,
     assert ChangeSet.objects.get(zone=zone).status == "applied"
     # The nameservers split as Route53 would: 80/20 by weight.
     dns_zone.replace([("w", "LUA", 0, ["A \"pickwrandom({{80,'203.0.113.10'},{20,'198.51.100.10'}})\""])])
-    services.distribution_request(actor=alice, zone_id=zone.id, hostname=host)
+    verification_services.distribution_request(actor=alice, zone_id=zone.id, hostname=host)
     run_jobs()
     good = Verification.objects.filter(kind="distribution").latest("id")
     assert good.status == "ok", good.message
@@ -113,7 +113,7 @@ def test_a_weighted_name_is_measured_against_its_weights(zone, dns_zone, client,
     )
 
     dns_zone.replace([("w", "LUA", 0, ["A \"pickwrandom({{50,'203.0.113.10'},{50,'198.51.100.10'}})\""])])
-    services.distribution_request(actor=alice, zone_id=zone.id, hostname=host)
+    verification_services.distribution_request(actor=alice, zone_id=zone.id, hostname=host)
     run_jobs()
     bad = Verification.objects.filter(kind="distribution").latest("id")
     assert bad.status == "failed"
@@ -126,4 +126,6 @@ def test_there_is_nothing_to_measure_for_an_unknown_name(zone, alice):
     from dnsportal.errors import PortalError
 
     with pytest.raises(PortalError, match="has no A record"):
-        services.distribution_request(actor=alice, zone_id=zone.id, hostname="nothing." + zone.display_name)
+        verification_services.distribution_request(
+            actor=alice, zone_id=zone.id, hostname="nothing." + zone.display_name
+        )

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from dnsportal.models import JobRun
-from records import services
+from records import changesets, services
 from records.models import Zone
 from tests.fixtures.zones import import_zone, publish
 
@@ -105,7 +105,7 @@ def test_an_apply_that_route53_refuses_links_its_run_from_the_zone_page(
     run_jobs()
     cs = zone.changesets.get()
     fault_proxy.inject("ChangeResourceRecordSets", *["error"] * 8)
-    services.changeset_approve(changeset_id=cs.id, approver=bob)
+    changesets.changeset_approve(changeset_id=cs.id, approver=bob)
     run_jobs()
 
     cs.refresh_from_db()
