@@ -15,10 +15,9 @@ from django.db import transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
-from dnsportal.errors import PortalError
 from dnsportal.queue import current_run_id, enqueue, failure_message, register_job, rq_connection
 from dnsportal.scheduler import periodic
-from records import changesets, proposals, services, verification_services
+from records import changesets, proposals, services
 from records.endpoint import Endpoint as EndpointData
 from records.models import Change, ChangeSet, ProviderAccount, Zone
 from records.plan import Change as PlanChange
@@ -553,141 +552,5 @@ def on_endpoints_changed(sender, *, cluster_id: int, names: frozenset[str], **kw
             )
 
 
-# --- verification ----------------------------------------------------------------------------------------
-
-
-def _verification_not_possible(v, zone: Zone, exc: Exception) -> bool:
-    """Record on the verification row why it could not run. True for a configuration to change (the row says
-    which, and the job ends); False for a failure the job should raise, so it is retried."""
-    from records.models import Verification
-
-    message = getattr(exc, "user_message", None) or str(exc)
-    Verification.objects.filter(id=v.id).update(
-        status=Verification.Status.ERROR, message=message, finished_at=timezone.now()
-    )
-    if isinstance(exc, ValueError | PortalError):
-        log.warning("verification of %s not possible: %s", zone, message)
-        return True
-    return False
-
-
-@register_job(queue="verify")
-def zone_verify(*, zone_id: int, changeset_id: int | None = None) -> None:
-    """Ask every authoritative nameserver for every record set the portal owns: values, TTL, agreement.
-
-    After an apply (the provider reported the change in sync) it waits for the nameservers to agree and
-    measures the propagation time; a failure marks the zone and the change set and calls the zone's webhook.
-    """
-    from records.models import Verification
-    from records.verify import check_resolution, wait_consistent
-
-    zone = Zone.objects.select_related("account").get(id=zone_id)
-    v = Verification.objects.create(zone=zone, changeset_id=changeset_id, kind=Verification.Kind.RESOLUTION)
-    try:
-        nameservers = verification_services.zone_nameservers(zone)
-        expected = verification_services.expected_rrsets(zone)
-        last: list = []
-        propagation = None
-        if changeset_id is not None:
-            propagation = wait_consistent(
-                nameservers,
-                expected,
-                timeout=settings.VERIFY_PROPAGATION_TIMEOUT_S,
-                interval=1,
-                on_report=last.append,
-            )
-        report = last[-1] if last else check_resolution(nameservers, expected)
-    except (ProviderError, PortalError, ValueError, OSError) as exc:
-        if _verification_not_possible(v, zone, exc):
-            return
-        raise
-    status = Verification.Status.OK if report.ok else Verification.Status.FAILED
-    data = report.to_dict()
-    message = (
-        f"{len(expected)} record set(s) answered as planned by {len(nameservers)} nameserver(s)"
-        if report.ok
-        else report.summary()
-    )
-    Verification.objects.filter(id=v.id).update(
-        status=status,
-        finished_at=timezone.now(),
-        nameservers=[str(ns) for ns in nameservers],
-        message=message,
-        differences=data.get("differences", []),
-        report=data,
-        propagation_seconds=propagation,
-    )
-    Zone.objects.filter(id=zone.id).update(last_verified_at=timezone.now(), last_verification_ok=report.ok)
-    if changeset_id is not None:
-        ChangeSet.objects.filter(id=changeset_id).update(verification_status=status)
-    if not report.ok:
-        log.warning("zone %s: verification failed: %s", zone, message)
-        if zone.webhook_url:
-            enqueue("verification_webhook", verification_id=v.id)
-
-
-@register_job(queue="default")
-def verification_webhook(*, verification_id: int) -> None:
-    import requests
-
-    from records.models import Verification
-
-    v = Verification.objects.select_related("zone").get(id=verification_id)
-    payload = {
-        "event": "verification.failed",
-        "zone": v.zone.display_name,
-        "verification": v.id,
-        "changeset": v.changeset_id,
-        "message": v.message,
-        "differences": v.differences,
-    }
-    response = requests.post(v.zone.webhook_url, json=payload, timeout=5)
-    if response.status_code >= 300:
-        raise RuntimeError(f"the webhook of {v.zone} answered {response.status_code}")
-
-
-@register_job(queue="verify")
-def zones_verify_all() -> None:
-    """The scheduled resolution check: each zone whose verify interval is up."""
-    now = timezone.now()
-    for zone in Zone.objects.filter(enabled=True):
-        if (
-            zone.last_verified_at is None
-            or zone.last_verified_at + timedelta(seconds=zone.verify_interval) <= now
-        ):
-            enqueue("zone_verify", zone_id=zone.id)
-
-
-periodic("zones_verify_all", every=300)
-
-
-@register_job(queue="verify")
-def hostname_distribution(*, verification_id: int) -> None:
-    """Measure how the nameservers split a hostname's answers, against the weights (or round robin)."""
-    from records.models import Verification
-    from records.verify import distribution_verdict, measure_distribution, sample_size
-
-    v = Verification.objects.select_related("zone__account").get(id=verification_id)
-    zone, hostname = v.zone, v.hostname
-    try:
-        sets, intended, key = verification_services.intended_split(zone, hostname)
-        nameservers = verification_services.zone_nameservers(zone)
-        n = sample_size(intended, cap=settings.VERIFY_MAX_QUERIES)
-        counts = measure_distribution(nameservers, hostname, "A", n, key=key)
-        observed = counts.by_set(sets)
-        verdict = distribution_verdict(observed, intended)
-    except (ProviderError, PortalError, ValueError, OSError) as exc:
-        if _verification_not_possible(v, zone, exc):
-            return
-        raise
-    Verification.objects.filter(id=v.id).update(
-        status=Verification.Status.OK if verdict.ok else Verification.Status.FAILED,
-        finished_at=timezone.now(),
-        nameservers=[str(ns) for ns in nameservers],
-        message=verdict.message,
-        report={"verdict": verdict.to_dict(), "counts": counts.to_dict(), "key": key, "queries": n},
-    )
-
-
-# Jobs of traffic policies on the DNS side register with this module.
-from records import jobs_traffic  # noqa: E402, F401
+# Jobs of verification and of traffic policies on the DNS side register with these modules.
+from records import jobs_traffic, jobs_verify  # noqa: E402, F401
