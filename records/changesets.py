@@ -14,6 +14,7 @@ from django.utils import timezone
 from dnsportal import queue
 from dnsportal.audit import audit_record
 from dnsportal.errors import PortalError
+from records import lifecycle
 from records.endpoint import Endpoint as EndpointData
 from records.models import Change, ChangeSet, Zone
 from records.plan import Plan
@@ -26,19 +27,27 @@ class NotAllowed(PortalError):
 
 def transition(cs: ChangeSet, target: str, *, actor: Any = None, note: str = "", **fields: Any) -> ChangeSet:
     """Move a (locked) change set to `target`, or raise IllegalTransition; audited with actor and time."""
-    from records.lifecycle import check_transition
+    return step(
+        cs, target, lifecycle.TRANSITIONS, "change set", "changeset", actor=actor, note=note, **fields
+    )
 
-    before = cs.status
-    check_transition(before, target)
-    cs.status = target
+
+def step(
+    obj: Any, target: str, transitions: dict, what: str, action: str, *, actor: Any, note: str, **fields: Any
+) -> Any:
+    """One step of a reviewed thing's life cycle (a change set, a policy proposal) on its locked row: checked
+    against `transitions`, saved with `fields`, audited as `<action>.<target>` with the actor and the note."""
+    before = obj.status
+    lifecycle.check_transition(before, target, transitions, what)
+    obj.status = target
     for name, value in fields.items():
-        setattr(cs, name, value)
-    cs.save(update_fields=["status", *fields])
+        setattr(obj, name, value)
+    obj.save(update_fields=["status", *fields])
     after: dict[str, Any] = {"status": target}
     if note:
         after["note"] = note
-    audit_record(actor=actor, action=f"changeset.{target}", obj=cs, before={"status": before}, after=after)
-    return cs
+    audit_record(actor=actor, action=f"{action}.{target}", obj=obj, before={"status": before}, after=after)
+    return obj
 
 
 def four_eyes(

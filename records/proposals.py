@@ -287,16 +287,18 @@ def _signature(groups: Sequence[dict[str, Any]], health_check_id: str = "") -> l
 
 def transition(p: PolicyProposal, target: str, *, actor: Any = None, note: str = "", **fields: Any) -> None:
     """Move a (locked) proposal along its life cycle, or raise IllegalTransition; audited."""
-    before = p.status
-    lifecycle.check_transition(before, target, lifecycle.PROPOSAL_TRANSITIONS, "policy proposal")
-    p.status = target
-    for name, value in fields.items():
-        setattr(p, name, value)
-    p.save(update_fields=["status", *fields])
-    after: dict[str, Any] = {"status": target}
-    if note:
-        after["note"] = note
-    audit_record(actor=actor, action=f"policy.{target}", obj=p, before={"status": before}, after=after)
+    from records.changesets import step
+
+    step(
+        p,
+        target,
+        lifecycle.PROPOSAL_TRANSITIONS,
+        "policy proposal",
+        "policy",
+        actor=actor,
+        note=note,
+        **fields,
+    )
 
 
 @transaction.atomic(durable=True)
