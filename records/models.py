@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -78,6 +81,33 @@ class Endpoint(models.Model):
             provider_specific=self.properties,
             labels=self.labels,
             cluster=cluster_name,
+        )
+
+    # The columns of a plain row (values_list or a JSON array) that `data_from_row` turns into the pure
+    # endpoint: large reads skip model instances, and every one of them reads the same columns.
+    ROW_FIELDS = (
+        "dns_name",
+        "record_type",
+        "targets",
+        "ttl",
+        "set_identifier",
+        "properties",
+        "labels",
+        "cluster__name",
+    )
+
+    @staticmethod
+    def data_from_row(row: Sequence[Any]) -> EndpointData:
+        name, rtype, targets, ttl, set_id, props, labels, cluster = row
+        return EndpointData.make(
+            name,
+            rtype,
+            targets,
+            ttl=ttl,
+            set_identifier=set_id,
+            provider_specific=props,
+            labels=labels,
+            cluster=cluster,
         )
 
 

@@ -265,22 +265,10 @@ def _rows(
 
 def _endpoints(names: list[str]) -> dict[str, list[EndpointData]]:
     """Every endpoint at `names`, as the pure core takes them, by name (one query)."""
-    rows = Endpoint.objects.filter(dns_name__in=names).values_list(
-        "dns_name", "record_type", "targets", "ttl", "set_identifier", "properties", "labels", "cluster__name"
-    )
     out: dict[str, list[EndpointData]] = {}
-    for name, rtype, targets, ttl, sid, props, labels, cluster in rows:
-        ep = EndpointData.make(
-            name,
-            rtype,
-            targets,
-            ttl=ttl,
-            set_identifier=sid,
-            provider_specific=props,
-            labels=labels,
-            cluster=cluster,
-        )
-        out.setdefault(name, []).append(ep)
+    for row in Endpoint.objects.filter(dns_name__in=names).values_list(*Endpoint.ROW_FIELDS):
+        ep = Endpoint.data_from_row(row)
+        out.setdefault(ep.dns_name, []).append(ep)
     return out
 
 

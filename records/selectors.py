@@ -128,26 +128,15 @@ def unpublished_reasons(names: Iterable[str]) -> dict[str, list[Unpublished]]:
         return {}
     out: dict[str, list[Unpublished]] = {}
     by_name: dict[str, list[EndpointData]] = {}
-    rows = Endpoint.objects.filter(dns_name__in=wanted).values_list(
-        "dns_name", "record_type", "targets", "ttl", "set_identifier", "properties", "labels", "cluster__name"
-    )
+    rows = Endpoint.objects.filter(dns_name__in=wanted).values_list(*Endpoint.ROW_FIELDS)
     disabled = set(Cluster.objects.filter(enabled=False).values_list("name", flat=True))
-    for name, rtype, targets, ttl, sid, props, labels, cluster in rows:
-        if cluster in disabled:
-            message = f"Cluster {cluster} is disabled: its {rtype} endpoint is not published."
-            _add(out, name, Unpublished("cluster", message, record_type=rtype))
+    for row in rows:
+        ep = Endpoint.data_from_row(row)
+        if ep.cluster in disabled:
+            message = f"Cluster {ep.cluster} is disabled: its {ep.record_type} endpoint is not published."
+            _add(out, ep.dns_name, Unpublished("cluster", message, record_type=ep.record_type))
             continue
-        ep = EndpointData.make(
-            name,
-            rtype,
-            targets,
-            ttl=ttl,
-            set_identifier=sid,
-            provider_specific=props,
-            labels=labels,
-            cluster=cluster,
-        )
-        by_name.setdefault(name, []).append(ep)
+        by_name.setdefault(ep.dns_name, []).append(ep)
     placed: set[str] = set()
     zones = list(Zone.objects.select_related("account").order_by("name"))
     for zone in zones:

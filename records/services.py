@@ -67,35 +67,9 @@ def desired_for_zone(zone: Zone) -> list[EndpointData]:
         .filter(Q(dns_name=apex) | Q(dns_name__endswith="." + apex))
         # One JSON array of plain rows, decoded once: a zone of 10,000 endpoints is read on every reconcile,
         # and model instances, or even a JSON decode per column and row, cost most of that time.
-        .aggregate(
-            rows=JSONBAgg(
-                JSONArray(
-                    "dns_name",
-                    "record_type",
-                    "targets",
-                    "ttl",
-                    "set_identifier",
-                    "properties",
-                    "labels",
-                    "cluster__name",
-                ),
-                default=[],
-            )
-        )["rows"]
+        .aggregate(rows=JSONBAgg(JSONArray(*Endpoint.ROW_FIELDS), default=[]))["rows"]
     )
-    return [
-        EndpointData.make(
-            name,
-            rtype,
-            targets,
-            ttl=ttl,
-            set_identifier=set_id,
-            provider_specific=props,
-            labels=labels,
-            cluster=cluster,
-        )
-        for name, rtype, targets, ttl, set_id, props, labels, cluster in rows
-    ]
+    return [Endpoint.data_from_row(row) for row in rows]
 
 
 def snapshot(endpoints: Iterable[EndpointData]) -> list[dict[str, Any]]:
