@@ -65,7 +65,14 @@ def health_checks_status() -> None:
 
     from records.services import provider_for
 
-    in_use = PolicyProposal.objects.filter(status=PolicyProposal.Status.WRITTEN).exclude(health_check_id="")
+    # Only checks a record set still names: an older policy's check (deleted once unused) would cost a
+    # Route53 request a minute, from the account's shared budget, to learn that it is gone.
+    named = ZoneRecord.objects.filter(data__has_key="HealthCheckId").values_list(
+        "data__HealthCheckId", flat=True
+    )
+    in_use = PolicyProposal.objects.filter(
+        status=PolicyProposal.Status.WRITTEN, health_check_id__in=set(named)
+    ).exclude(health_check_id="")
     for p in in_use.select_related("zone__account"):
         try:
             status = provider_for(p.zone.account).health_check_status(p.health_check_id)

@@ -104,6 +104,13 @@ def test_the_users_story_round_robin_weighted_failover_latency_geolocation(
     with pytest.raises(route53.exceptions.NoSuchHealthCheck):
         route53.get_health_check(HealthCheckId=p.health_check_id)
     assert AuditEntry.objects.filter(action="healthcheck.delete", object_id=p.health_check_id).exists()
+    # ...and no longer asks Route53 for the status of a check no record set names.
+    p.refresh_from_db()
+    last_read = p.health_check_checked_at
+    enqueue("health_checks_status")
+    run_jobs()
+    p.refresh_from_db()
+    assert p.health_check_checked_at == last_read
 
     # geolocation: Germany to rke2-dc1, everyone else (the default location) to k3s-edge
     step(
