@@ -319,9 +319,13 @@ class EditorForms:
     def bound(self) -> bool:
         return self.main.is_bound
 
+    def forms_valid(self) -> bool:
+        """Every form's own fields are valid: the policy can be previewed (the preview then says what else
+        is wrong, each problem on its field, the health check's among them)."""
+        return all([f.is_valid() for f in (self.main, self.hc, *self.shares.values())])
+
     def is_valid(self) -> bool:
-        forms_ok = [f.is_valid() for f in (self.main, self.hc, *self.shares.values())]
-        return all(forms_ok) and not self.hc_problems()
+        return self.forms_valid() and not self.hc_problems()
 
     def policy(self) -> TrafficPolicy:
         d = self.main.cleaned_data

@@ -230,11 +230,10 @@ def policy_preview(request: HttpRequest, dns_name: str) -> HttpResponse:
     preset = request.POST.get("preset", "")
     data = apply_preset(request.POST, preset) if preset else request.POST
     forms = EditorForms(name, data=data)
-    valid = forms.is_valid()
     state = selectors_traffic.editor_state(
         name,
         zone_id=forms.zone_id(),
-        policy=forms.policy() if valid else None,
+        policy=forms.policy() if forms.forms_valid() else None,
         health_check=forms.health_check(),
     )
     if not state.now.shares:
@@ -274,7 +273,7 @@ def policy_propose(request: HttpRequest, dns_name: str) -> HttpResponse:
     state = selectors_traffic.editor_state(
         name,
         zone_id=forms.zone_id(),
-        policy=forms.policy() if forms.is_valid() else None,
+        policy=forms.policy() if forms.forms_valid() else None,
         health_check=forms.health_check(),
     )
     if not state.now.shares:

@@ -268,6 +268,19 @@ def test_a_health_check_problem_is_shown_once_next_to_its_field(client, alice, w
     assert "external-dns.alpha.kubernetes.io/aws-failover: PRIMARY" in _text(html)
 
 
+def test_a_bad_health_check_does_not_hide_the_other_problems(client, alice, weighted):
+    # Both at once: the secondary's missing role as well as the unreachable target, each on its field.
+    client.force_login(alice)
+    fields = {"kind": "failover", "rke2-dc1-role": "PRIMARY", "k3s-edge-role": "", "hc-target": "10.0.0.1"}
+    html = htmx(client, PREVIEW, form(weighted, **fields)).content.decode()
+    assert "public internet address" in slot(html, "err-hc-target")
+    assert "Choose primary or secondary." in slot(html, "err-k3s-edge-role")
+    assert slot(html, "err-health-check") == ""  # said once, next to the target
+    page = client.post(PROPOSE, form(weighted, **fields))
+    assert page.status_code == 422
+    assert "Choose primary or secondary." in slot(page.content.decode(), "err-k3s-edge-role")
+
+
 def test_warnings_are_shown_above_the_submit_button(client, alice, weighted):
     client.force_login(alice)
     page = client.post(PREVIEW, form(weighted, **{"rke2-dc1-weight": "0", "k3s-edge-weight": "10"})).content
