@@ -196,7 +196,7 @@ def test_make_up_runs_the_whole_demo_loop_and_ctrl_c_stops_everything(first_chec
         services = (first_checkout / "var" / "services.json").read_text()
         assert '"postgres"' in services and '"redis"' in services
         assert (first_checkout / "var" / "postgres" / "data" / "PG_VERSION").exists()
-        assert not list(first_checkout.rglob("*.sqlite3"))
+        assert not list((first_checkout / "var").rglob("*.sqlite3"))
 
         login(page, up, "admin")
         expect(page.locator("h1")).to_have_text("Dashboard")
