@@ -112,7 +112,11 @@ class Endpoint(models.Model):
 
 
 class ProviderAccount(models.Model):
-    """A DNS provider account (Route53): how to reach it, with its credentials encrypted."""
+    """A DNS provider account (Route53, or a PowerDNS server): how to reach it, its credentials encrypted."""
+
+    class Kind(models.TextChoices):
+        ROUTE53 = "route53", "AWS Route53"
+        POWERDNS = "powerdns", "PowerDNS Authoritative (HTTP API)"
 
     class CredentialKind(models.TextChoices):
         STATIC = "static", "Access key pair"
@@ -120,15 +124,28 @@ class ProviderAccount(models.Model):
         DEFAULT = "default", "The process's default AWS credential chain"
 
     name = models.SlugField(max_length=63, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ROUTE53)
     credential_kind = models.CharField(
         max_length=10, choices=CredentialKind.choices, default=CredentialKind.STATIC
     )
     access_key_id = models.CharField(max_length=128, blank=True)
     role_arn = models.CharField(max_length=2048, blank=True)
-    # The secret access key (static) or the external id (role), encrypted; shown only as a fingerprint.
+    # Route53: the secret access key (static) or the external id (role); PowerDNS: the API key. Encrypted,
+    # shown only as a fingerprint.
     secret_encrypted = crypto.EncryptedTextField(blank=True)
     region = models.CharField(max_length=30, default="us-east-1")
-    endpoint_url = models.URLField(blank=True, help_text="Only for tests and compatible APIs (e.g. moto).")
+    endpoint_url = models.URLField(
+        blank=True,
+        help_text="Route53: only for tests and compatible APIs (e.g. moto). PowerDNS: the API's URL, "
+        "e.g. http://pdns.internal:8081.",
+    )
+    server_id = models.CharField(max_length=63, default="localhost", help_text="PowerDNS: the server id.")
+    dns_servers = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="PowerDNS: host:port of the servers answering its zones, comma-separated, for verification "
+        "(empty: the zones' NS records).",
+    )
     rate = models.FloatField(
         default=5.0, help_text="Route53 requests per second for this account, all workers."
     )
@@ -166,9 +183,16 @@ class ProviderAccount(models.Model):
             return creds
         return {"kind": "default"}
 
+    @property
+    def is_powerdns(self) -> bool:
+        return self.kind == self.Kind.POWERDNS
+
     def audit_view(self) -> dict:
         return {
             "name": self.name,
+            "kind": self.kind,
+            "server_id": self.server_id,
+            "dns_servers": self.dns_servers,
             "credential_kind": self.credential_kind,
             "access_key_id": self.access_key_id,
             "role_arn": self.role_arn,
@@ -423,11 +447,13 @@ class Change(models.Model):
 
 
 class Verification(models.Model):
-    """What the authoritative nameservers really answered: a zone's resolution check, or a measured split."""
+    """What the authoritative nameservers really answered: a zone's resolution check, or a measured split
+    (of DNS answers, or of HTTP responses: which cluster served the requests of a probe)."""
 
     class Kind(models.TextChoices):
         RESOLUTION = "resolution", "Resolution check"
         DISTRIBUTION = "distribution", "Traffic split"
+        PROBE = "probe", "HTTP probe"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"

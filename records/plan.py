@@ -22,7 +22,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from operator import attrgetter
@@ -138,6 +138,9 @@ class ZoneConfig:
     min_owned_for_share: int = DEFAULT_MIN_OWNED_FOR_SHARE
     also_read: tuple[TxtNaming, ...] = ()
     subzones: tuple[str, ...] = ()  # hosted zones below this one: their names are theirs, not this zone's
+    # What the zone's provider cannot serve as a record set asks, in a sentence ("" when it can): such names
+    # are refused as conflicts and stay as they are, never simplified. None: every record set can be served.
+    record_problem: Callable[[RecordSet], str] | None = None
 
     def __post_init__(self) -> None:
         if not self.zone.strip(". "):
@@ -720,6 +723,11 @@ def _compute_plan(
     b = _Builder(ctx)
     for c in want_all.conflicts:
         b.conflicts.setdefault(c.name, []).append(c)
+    if config.record_problem is not None:
+        for dr in want_all.records.values():
+            problem = config.record_problem(dr.record)
+            if problem:
+                b.conflict(dr.record.name, "provider", f"{dr.record.key}: {problem}", _dr_objects(dr))
     blocked = set(b.conflicts)
     me = config.owner_id
     cur = ctx.cur

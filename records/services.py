@@ -27,7 +27,16 @@ from records.recordset import RecordKey, RecordSet, recordset_from_route53
 
 
 def provider_for(account: ProviderAccount):
-    """The account's provider, sharing one rate limiter per account across every worker (in Redis)."""
+    """The account's provider; Route53's share one rate limiter per account across every worker (in Redis)."""
+    if account.kind == ProviderAccount.Kind.POWERDNS:
+        from records.providers.powerdns import PowerDNSProvider
+
+        return PowerDNSProvider(
+            account.endpoint_url,
+            account.secret,
+            server_id=account.server_id,
+            dns_servers=account.dns_servers.split(","),
+        )
     from records.providers.route53 import Route53Provider
 
     return Route53Provider(
@@ -40,6 +49,15 @@ def provider_for(account: ProviderAccount):
         burst=account.burst,
         backoff_base=settings.ROUTE53_BACKOFF_BASE_MS / 1000,
     )
+
+
+def record_problem_for(account: ProviderAccount):
+    """What the account's provider cannot serve (a function of a record set); None: it serves all."""
+    if account.kind == ProviderAccount.Kind.POWERDNS:
+        from records.providers.powerdns_codec import record_problem
+
+        return record_problem
+    return None
 
 
 def zone_config(zone: Zone) -> ZoneConfig:
@@ -55,6 +73,7 @@ def zone_config(zone: Zone) -> ZoneConfig:
         # ExternalDNS instances sharing the zone usually run without --txt-prefix: recognise their ownership
         # records too, so their records count as another owner's (never touched), not as nobody's.
         also_read=() if naming == EXTERNAL_DNS_TXT_NAMING else (EXTERNAL_DNS_TXT_NAMING,),
+        record_problem=record_problem_for(zone.account),
     )
 
 
@@ -188,11 +207,17 @@ def account_create(
     rate: float = 5.0,
     burst: int = 5,
     is_demo: bool = False,
+    kind: str = ProviderAccount.Kind.ROUTE53,
+    server_id: str = "localhost",
+    dns_servers: str = "",
 ) -> ProviderAccount:
     if ProviderAccount.objects.filter(name=name).exists():
         raise PortalError(f"An account called {name!r} already exists.")
     account = ProviderAccount(
         name=name,
+        kind=kind,
+        server_id=server_id,
+        dns_servers=dns_servers,
         credential_kind=credential_kind,
         access_key_id=access_key_id,
         role_arn=role_arn,

@@ -204,6 +204,8 @@ def _config(
             # LUA records on, with one Lua state per thread reused across queries rather than one built per
             # query: same answers, twice the queries per second for weighted (pickwrandom) names
             "enable-lua-records=shared",
+            # ifurlup/ifportup availability checks every second (default 5 s), so a failover is seen quickly
+            "lua-health-checks-interval=1",
             # LUA records see the client subnet of an EDNS Client Subnet option (bestwho/ecswho) only then
             "edns-subnet-processing=yes",
             "default-ttl=60",
