@@ -1,4 +1,4 @@
-"""The pure mapping between Route53-shaped record sets and PowerDNS rrsets (records.providers.powerdns_codec)."""
+"""The pure mapping between Route53-shaped record sets and PowerDNS rrsets (providers.powerdns_codec)."""
 
 from __future__ import annotations
 
@@ -127,8 +127,9 @@ def test_an_rrset_changed_since_it_was_rendered_reads_as_what_it_is() -> None:
 def test_what_powerdns_cannot_answer_is_said_in_a_sentence(rs: RecordSet, sentence: str) -> None:
     problem = codec.record_problem(rs)
     assert sentence in problem and problem.endswith(".")
-    with pytest.raises(ValueError, match="PowerDNS|alias|health|routing"):
+    with pytest.raises(ValueError) as exc:
         codec.render(codec.pdns_key(rs), [rs])
+    assert problem in str(exc.value)
 
 
 def test_what_powerdns_answers_has_no_problem() -> None:
