@@ -23,21 +23,43 @@ def aws_regions() -> frozenset[str]:
 
 
 class AccountForm(forms.Form):
-    name = forms.SlugField(max_length=63, help_text="A short id, e.g. aws-prod.")
-    credential_kind = forms.ChoiceField(choices=ProviderAccount.CredentialKind.choices, label="Credentials")
-    access_key_id = forms.CharField(required=False, label="Access key id")
+    """An account of a DNS provider: a Route53 account, or a PowerDNS server reached through its HTTP API."""
+
+    name = forms.SlugField(max_length=63, help_text="A short id, e.g. aws-prod or pdns-dc1.")
+    kind = forms.ChoiceField(
+        choices=ProviderAccount.Kind.choices,
+        initial=ProviderAccount.Kind.ROUTE53,
+        label="Provider",
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    credential_kind = forms.ChoiceField(
+        choices=ProviderAccount.CredentialKind.choices, label="Credentials (Route53)", required=False
+    )
+    access_key_id = forms.CharField(required=False, label="Access key id (Route53)")
     secret = forms.CharField(
         required=False,
-        label="Secret access key (or the external id of the role)",
+        label="Secret: Route53's secret access key (or the role's external id), or PowerDNS's API key",
         widget=forms.PasswordInput(render_value=False),
     )
-    role_arn = forms.CharField(required=False, label="Role ARN")
-    region = forms.CharField(initial="us-east-1")
+    role_arn = forms.CharField(required=False, label="Role ARN (Route53)")
+    region = forms.CharField(initial="us-east-1", required=False, label="Region (Route53)")
     endpoint_url = forms.URLField(
         assume_scheme="https",
         required=False,
         label="Endpoint URL",
-        help_text="Leave empty for AWS; only for tests and compatible APIs.",
+        help_text="Route53: leave empty for AWS (only for tests and compatible APIs). PowerDNS: the API's URL, "
+        "e.g. http://pdns.internal:8081 (required).",
+    )
+    server_id = forms.CharField(
+        max_length=63, initial="localhost", required=False, label="Server id (PowerDNS)"
+    )
+    dns_servers = forms.CharField(
+        max_length=500,
+        required=False,
+        label="DNS servers (PowerDNS)",
+        help_text="host:port of the servers answering this server's zones, comma-separated, for verification, "
+        "e.g. 10.0.0.53:53; empty: the zones' NS records.",
     )
     rate = forms.FloatField(
         initial=5.0,
@@ -48,16 +70,41 @@ class AccountForm(forms.Form):
     burst = forms.IntegerField(initial=5, min_value=1, max_value=100)
 
     def clean_region(self) -> str:
-        region = self.cleaned_data["region"].strip()
+        region = (self.cleaned_data.get("region") or "").strip() or "us-east-1"
+        if self.data.get("kind") == ProviderAccount.Kind.POWERDNS:
+            return "us-east-1"  # unused by PowerDNS
         if region not in aws_regions():
             raise forms.ValidationError(
                 f"{region!r} is not an AWS region; use a region name such as us-east-1 or eu-west-1."
             )
         return region
 
+    def clean_dns_servers(self) -> str:
+        from records.verify import nameserver_entry_problems
+
+        text = self.cleaned_data.get("dns_servers") or ""
+        problems = nameserver_entry_problems(text)
+        if problems:
+            raise forms.ValidationError(
+                [f"{p}; write a host name or an IP address, with an optional port 1-65535" for p in problems]
+            )
+        return ", ".join(e.strip() for e in text.split(",") if e.strip())
+
     def clean(self) -> dict:
         data = super().clean()
-        kind = data.get("credential_kind")
+        data["kind"] = data.get("kind") or ProviderAccount.Kind.ROUTE53
+        if data["kind"] == ProviderAccount.Kind.POWERDNS:
+            if not data.get("endpoint_url") and "endpoint_url" not in self.errors:
+                self.add_error("endpoint_url", "Give the PowerDNS API's URL, e.g. http://pdns.internal:8081.")
+            if not data.get("secret"):
+                self.add_error("secret", "Give the PowerDNS API key (its api-key setting).")
+            data["credential_kind"] = ProviderAccount.CredentialKind.STATIC
+            data["access_key_id"] = data["role_arn"] = ""
+            data["server_id"] = (data.get("server_id") or "").strip() or "localhost"
+            return data
+        kind = data.get("credential_kind") or ProviderAccount.CredentialKind.STATIC
+        data["credential_kind"] = kind
+        data["server_id"], data["dns_servers"] = "localhost", ""
         if kind == ProviderAccount.CredentialKind.STATIC and not (
             data.get("access_key_id") and data.get("secret")
         ):
@@ -116,3 +163,4 @@ class ZoneForm(forms.ModelForm):
                 "Set a TXT prefix or a TXT suffix, not both (as ExternalDNS requires)."
             )
         return data
+
