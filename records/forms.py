@@ -48,8 +48,8 @@ class AccountForm(forms.Form):
         assume_scheme="https",
         required=False,
         label="Endpoint URL",
-        help_text="Route53: leave empty for AWS (only for tests and compatible APIs). PowerDNS: the API's URL, "
-        "e.g. http://pdns.internal:8081 (required).",
+        help_text="Route53: leave empty for AWS (only for tests and compatible APIs). "
+        "PowerDNS: the API's URL, e.g. http://pdns.internal:8081 (required).",
     )
     server_id = forms.CharField(
         max_length=63, initial="localhost", required=False, label="Server id (PowerDNS)"
@@ -58,8 +58,8 @@ class AccountForm(forms.Form):
         max_length=500,
         required=False,
         label="DNS servers (PowerDNS)",
-        help_text="host:port of the servers answering this server's zones, comma-separated, for verification, "
-        "e.g. 10.0.0.53:53; empty: the zones' NS records.",
+        help_text="host:port of the servers answering this server's zones, comma-separated, for "
+        "verification, e.g. 10.0.0.53:53; empty: the zones' NS records.",
     )
     rate = forms.FloatField(
         initial=5.0,
