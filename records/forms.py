@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from django import forms
 
@@ -139,11 +140,26 @@ class ZoneForm(forms.ModelForm):
             "nameserver_override",
             "verify_interval",
             "enabled",
+            "private",
         ]
+        labels = {"private": "Internal zone (not served on the internet)"}
         help_texts = {
             "owner_id": "The TXT owner id the portal writes in this zone; never an ExternalDNS instance's.",
             "txt_prefix": "Where ownership TXT records go. The default keeps the apex's TXT inside the zone.",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["private"]
+        if self.instance.account_id and self.instance.account.is_powerdns:
+            field.help_text = (
+                "PowerDNS does not know whether a zone is internal: say so here. In an internal zone, private "
+                "addresses (RFC 1918, loopback, CGNAT) are legitimate and need no second person's approval."
+            )
+        else:
+            # Route53 says whether a hosted zone is private; the import reads it
+            field.disabled = True
+            field.help_text = "Read from Route53: a private hosted zone answers only inside its VPCs."
 
     def clean_nameserver_override(self) -> str:
         from records.verify import nameserver_entry_problems
@@ -163,4 +179,3 @@ class ZoneForm(forms.ModelForm):
                 "Set a TXT prefix or a TXT suffix, not both (as ExternalDNS requires)."
             )
         return data
-

@@ -302,6 +302,7 @@ class Zone(SnapshotColumns):
             "approval_mode": self.approval_mode,
             "webhook_url": self.webhook_url,
             "enabled": self.enabled,
+            "private": self.private,
         }
 
 

@@ -160,3 +160,32 @@ def test_routing_powerdns_cannot_answer_is_refused_on_the_hostname(
     client.force_login(root)
     page = client.get(f"/endpoints/host/near.{apex}/").content.decode()
     assert "PowerDNS has no latency-based routing" in page
+
+
+def test_a_powerdns_zone_is_marked_internal_in_its_settings(
+    client, root, pdns: PdnsServer, zone: Zone, run_jobs
+) -> None:
+    Zone.objects.filter(id=zone.id).update(private=False)
+    form = {
+        "owner_id": zone.owner_id,
+        "policy": zone.policy,
+        "txt_prefix": zone.txt_prefix,
+        "drift_interval": zone.drift_interval,
+        "approval_mode": zone.approval_mode,
+        "verify_interval": zone.verify_interval,
+        "enabled": "on",
+        "private": "on",
+    }
+    page = client.get(f"/zones/{zone.id}/edit/").content.decode()
+    assert "PowerDNS does not know whether a zone is internal" in page
+    assert client.post(f"/zones/{zone.id}/edit/", form).status_code == 302
+    zone.refresh_from_db()
+    assert zone.private is True
+    # a private address in an internal zone is not a reason to wait for a second person
+    from dnsportal.queue import enqueue
+
+    Zone.objects.filter(id=zone.id).update(approval_mode=Zone.Approval.FLAGGED)
+    publish({f"db.{zone.name.rstrip('.')}": "192.168.1.5"}, "rke2-dc1")
+    enqueue("zone_reconcile", zone_id=zone.id, full_read=True)
+    run_jobs()
+    assert ChangeSet.objects.get(zone=zone).status == ChangeSet.Status.APPLIED

@@ -115,3 +115,12 @@ def test_a_zone_never_verified_passes_full_validation(zone):
     # Not only the settings form: the admin and any service that validates a whole zone accept "never".
     Zone.objects.filter(id=zone.id).update(last_verified_at=None, last_verification_ok=None)
     Zone.objects.get(id=zone.id).full_clean()
+
+
+def test_route53_says_whether_a_zone_is_private_not_the_settings_form(client, root, zone):
+    client.force_login(root)
+    response = client.post(f"/zones/{zone.id}/edit/", _settings(zone, private="on"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    zone.refresh_from_db()
+    assert zone.private is False
+    assert "Read from Route53" in client.get(f"/zones/{zone.id}/edit/").content.decode()
