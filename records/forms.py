@@ -153,8 +153,9 @@ class ZoneForm(forms.ModelForm):
         field = self.fields["private"]
         if self.instance.account_id and self.instance.account.is_powerdns:
             field.help_text = (
-                "PowerDNS does not know whether a zone is internal: say so here. In an internal zone, private "
-                "addresses (RFC 1918, loopback, CGNAT) are legitimate and need no second person's approval."
+                "PowerDNS does not know whether a zone is internal: say so here. In an internal zone, "
+                "private addresses (RFC 1918, loopback, CGNAT) are legitimate and need no second person's "
+                "approval."
             )
         else:
             # Route53 says whether a hosted zone is private; the import reads it
