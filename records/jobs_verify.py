@@ -1,5 +1,6 @@
 """Jobs of verification: ask every authoritative nameserver what it answers (after an apply, hourly, on
-"Verify now"), and measure how a hostname's answers split against its weights. Imported by records.jobs."""
+"Verify now"), measure how a hostname's answers split against its weights, and probe which cluster serves
+its requests over HTTP. Imported by records.jobs."""
 
 from __future__ import annotations
 
@@ -149,4 +150,43 @@ def hostname_distribution(*, verification_id: int) -> None:
         nameservers=[str(ns) for ns in nameservers],
         message=verdict.message,
         report={"verdict": verdict.to_dict(), "counts": counts.to_dict(), "key": key, "queries": n},
+    )
+
+
+@register_job(queue="verify")
+def hostname_probe(*, verification_id: int) -> None:
+    """Probe a hostname over HTTP as clients resolve it: which cluster served each request, against the
+    intended split per cluster; failed requests are counted and fail the probe."""
+    from records.models import Verification
+    from records.probe import UNMATCHED, UNMATCHED_LABEL, probe_observed, probe_outcome, probe_resolving
+    from records.verify import distribution_verdict
+
+    v = Verification.objects.select_related("zone__account").get(id=verification_id)
+    zone, hostname, request = v.zone, v.hostname, v.report["request"]
+    try:
+        intended, markers = verification_services.probe_plan(zone, hostname)
+        nameservers = verification_services.zone_nameservers(zone)
+        counts = probe_resolving(
+            nameservers,
+            hostname,
+            request["path"],
+            markers=markers,
+            n=request["n"],
+            port=request["port"],
+        )
+        verdict = distribution_verdict(
+            probe_observed(counts, intended), intended, labels={UNMATCHED: UNMATCHED_LABEL}
+        )
+    except (ProviderError, PortalError, ValueError, OSError) as exc:
+        if _verification_not_possible(v, zone, exc):
+            return
+        raise
+    ok, message = probe_outcome(verdict, counts)
+    log.info("probe of %s: %s", hostname, message)
+    Verification.objects.filter(id=v.id).update(
+        status=Verification.Status.OK if ok else Verification.Status.FAILED,
+        finished_at=timezone.now(),
+        nameservers=[str(ns) for ns in nameservers],
+        message=message,
+        report={"request": request, "verdict": verdict.to_dict(), "probe": counts.to_dict()},
     )

@@ -51,5 +51,6 @@ urlpatterns = [
     path("verification/", views.verification_list, name="verification-list"),
     path("verification/<int:verification_id>/", views.verification_detail, name="verification-detail"),
     path("verification/measure/", views.verification_measure, name="verification-measure"),
+    path("verification/probe/", views.verification_probe, name="verification-probe"),
     path("zones/<int:zone_id>/verify/", views.zone_verify, name="zone-verify"),
 ]

@@ -1,5 +1,6 @@
 """Services of verification: where to ask, what the nameservers should answer, and the intended split of a
-hostname (for "Measure the split"). The jobs that ask the nameservers are in records.jobs."""
+hostname (for "Measure the split") and per cluster (for "Probe over HTTP"). The jobs that ask the nameservers
+are in records.jobs_verify."""
 
 from __future__ import annotations
 
@@ -96,3 +97,77 @@ def distribution_request(*, actor: Any, zone_id: int, hostname: str) -> None:
     )
     audit_record(actor=actor, action="verification.request", obj=zone, after={"hostname": v.hostname})
     queue.enqueue("hostname_distribution", actor=actor, verification_id=v.id)
+
+
+def probe_plan(zone: Zone, hostname: str) -> tuple[dict[str, float], dict[str, str]]:
+    """(intended share per cluster, marker per cluster) for an HTTP probe of a hostname.
+
+    The DNS split (`intended_split`) mapped to clusters: a weighted record set to the clusters whose
+    endpoints carry its set identifier, a round-robin value to the clusters whose endpoints publish it as a
+    target. Every known cluster's marker is its name, which the demo's pages (and a team's own) show, so a
+    cluster that should get nothing is named too when it serves.
+    """
+    from clusters.models import Cluster
+    from records.models import Endpoint
+    from records.probe import cluster_shares
+    from records.verify import normalize_value
+
+    sets, shares, key = intended_split(zone, hostname)
+    name = hostname.lower().rstrip(".")
+    owners: dict[str, set[str]] = {label: set() for label in sets}
+    by_value = {normalize_value("A", v): v for v in sets} if key == "first" else {}
+    rows = Endpoint.objects.filter(dns_name=name, record_type="A").values_list(
+        "cluster__name", "set_identifier", "targets"
+    )
+    for cluster, set_identifier, targets in rows:
+        if key == "answer":
+            owners.get(set_identifier, set()).add(cluster)
+            continue
+        for target in targets:
+            try:
+                label = by_value.get(normalize_value("A", target))
+            except ValueError:
+                continue  # not an address: discovery shows the endpoint's error, the probe has no use for it
+            if label is not None:
+                owners[label].add(cluster)
+    markers = {c: c for c in Cluster.objects.values_list("name", flat=True)}
+    if not markers:
+        raise PortalError("No cluster is registered: the probe counts responses by the cluster they name.")
+    return cluster_shares(shares, owners), markers
+
+
+def probe_parameters(*, n: int, port: int, path: str) -> dict[str, str]:
+    """What is wrong with a probe's parameters, per field ("n", "port", "path"): the form and the service
+    refuse alike."""
+    from records.probe import path_problem, port_problem, requests_problem
+
+    problems = {"n": requests_problem(n), "port": port_problem(port), "path": path_problem(path)}
+    return {f: p for f, p in problems.items() if p}
+
+
+@transaction.atomic
+def probe_request(*, actor: Any, zone_id: int, hostname: str, n: int, port: int, path: str) -> Any:
+    """Request an HTTP probe of a hostname: `n` requests, each resolved on the zone's nameservers and sent to
+    the first address on `port`, counted per cluster against the intended split (job `hostname_probe`)."""
+    from records.models import Verification
+
+    if problems := probe_parameters(n=n, port=port, path=path):
+        raise PortalError("; ".join(problems.values()) + ".")
+    zone = Zone.objects.get(id=zone_id)
+    probe_plan(zone, hostname)  # refuse at once, with the reason, when there is nothing to probe
+    request = {"n": n, "port": port, "path": path}
+    v = Verification.objects.create(
+        zone=zone,
+        kind=Verification.Kind.PROBE,
+        hostname=hostname.lower().rstrip("."),
+        requested_by=actor,
+        report={"request": request},  # the job reads what to send from the row
+    )
+    audit_record(
+        actor=actor,
+        action="verification.request",
+        obj=zone,
+        after={"hostname": v.hostname, "kind": v.kind, **request},
+    )
+    queue.enqueue("hostname_probe", actor=actor, verification_id=v.id)
+    return v

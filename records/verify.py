@@ -2,9 +2,9 @@
 
 Pure-ish: plain data in and out, no Django, no boto3. The only I/O is DNS (dnspython) sent straight to the
 given authoritative servers, never through a recursive resolver, whose cache would hide what the servers
-answer now and lump a weighted split into TTL-sized chunks (route53.md, "Routing policies"); and, for the
-optional HTTP probe, HTTP(S) GETs to the addresses the DNS answered. The system resolver is used for one thing
-only: turning a nameserver's host name (an NS target) into its addresses.
+answer now and lump a weighted split into TTL-sized chunks (route53.md, "Routing policies"). The system
+resolver is used for one thing only: turning a nameserver's host name (an NS target) into its addresses.
+(Which cluster serves the addresses the DNS answers, the HTTP probe, is records.probe.)
 
 The pieces:
 
@@ -15,7 +15,6 @@ The pieces:
   values and TTL, and the same as every other nameserver.
 - `sample_size`, `measure_distribution`, `distribution_verdict`: N concurrent queries (asyncio), counted per
   answer set or per first value, and a chi-square goodness-of-fit test against the intended shares.
-- `probe_http`: which cluster serves each address (a per-cluster marker string in the body).
 - `sample_locations`: the answer each sample client subnet gets (geolocation/latency routing, via ECS).
 
 Synchronous entry points run their own event loop (in a helper thread when the caller already runs one, as
@@ -27,13 +26,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import http.client
 import ipaddress
 import itertools
 import math
 import re
 import socket
-import ssl
 import statistics
 import time
 from collections import Counter
@@ -1085,139 +1082,6 @@ def distribution_verdict(
     return Verdict(False, message, p_value, statistic, n, rows, alpha)
 
 
-# --- HTTP probe ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ProbeCounts:
-    """Served responses counted by marker: which cluster answered (`probe_http`)."""
-
-    n: int
-    counts: dict[str, int]  # marker label -> responses whose body holds that marker
-    unmatched: int  # responses with no marker in the body
-    errors: int  # requests without a response (refused, timeout, TLS failure)
-    per_address: dict[str, dict[str, int]]
-    statuses: dict[int, int]
-    error_samples: list[str]
-    elapsed: float
-
-    def shares(self) -> dict[str, float]:
-        total = sum(self.counts.values()) + self.unmatched
-        return {k: c / total for k, c in self.counts.items()} if total else {}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "counts": self.counts,
-            "unmatched": self.unmatched,
-            "errors": self.errors,
-            "per_address": self.per_address,
-            "statuses": {str(k): v for k, v in self.statuses.items()},
-            "error_samples": self.error_samples,
-            "elapsed": round(self.elapsed, 6),
-        }
-
-
-class _SNIHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to an address, with SNI and certificate check for the host name (as a browser would send)."""
-
-    def __init__(self, address: str, port: int, *, server_name: str, **kw: Any) -> None:
-        super().__init__(address, port, **kw)
-        self._server_name = server_name
-
-    def connect(self) -> None:
-        http.client.HTTPConnection.connect(self)
-        # Ingress controllers pick the certificate and the backend by SNI, not by the address dialled.
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._server_name)  # type: ignore[attr-defined]
-
-
-_MAX_BODY = 1 << 20
-
-
-def probe_http(
-    addresses: Iterable[str],
-    host_header: str,
-    path: str = "/",
-    *,
-    markers: Mapping[str, str],
-    n: int = 100,
-    timeout: float = 5.0,
-    scheme: Literal["http", "https"] = "http",
-    port: int | None = None,
-    verify: bool | str = True,
-    concurrency: int = 16,
-) -> ProbeCounts:
-    """GET `path` `n` times, spread round-robin over `addresses`, with `Host: host_header`, and count which
-    marker string each body contains (the seed article's "which nginx answered" check).
-
-    `markers` maps a label (cluster) to a string only that cluster's page holds; the first label whose
-    marker occurs counts. HTTPS sends `host_header` as SNI and checks the certificate against it; `verify`
-    False skips the check, a string is a CA bundle path. Redirects are not followed (a 3xx is a response).
-    """
-    addrs = list(dict.fromkeys(a.strip() for a in addresses if a.strip()))
-    if not addrs:
-        raise ValueError("no addresses to probe")
-    if not markers:
-        raise ValueError("no markers: give each cluster a string its page holds")
-    port = port or (443 if scheme == "https" else 80)
-    server_name = host_header.split(":")[0] if not host_header.startswith("[") else host_header
-    context: ssl.SSLContext | None = None
-    if scheme == "https":
-        context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-        if verify is False:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-
-    def one(i: int) -> tuple[str, str | None, int | None, str]:
-        address = addrs[i % len(addrs)]
-        host = address.strip("[]")
-        conn: http.client.HTTPConnection
-        if scheme == "https":
-            conn = _SNIHTTPSConnection(host, port, server_name=server_name, timeout=timeout, context=context)
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=timeout)
-        try:
-            conn.request("GET", path, headers={"Host": host_header, "User-Agent": "dnsportal-verify"})
-            resp = conn.getresponse()
-            body = resp.read(_MAX_BODY).decode("utf-8", "replace")
-        except (OSError, http.client.HTTPException) as exc:
-            return address, None, None, f"{address}: {type(exc).__name__}: {exc}"
-        finally:
-            conn.close()
-        label = next((lb for lb, marker in markers.items() if marker in body), None)
-        return address, label, resp.status, ""
-
-    started = time.perf_counter()
-    counts: Counter[str] = Counter({label: 0 for label in markers})
-    per_address: dict[str, Counter[str]] = {a: Counter() for a in addrs}
-    statuses: Counter[int] = Counter()
-    errors: list[str] = []
-    unmatched = 0
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(concurrency, n))) as pool:
-        for address, label, status, error in pool.map(one, range(n)):
-            if error:
-                errors.append(error)
-                per_address[address]["error"] += 1
-                continue
-            statuses[status or 0] += 1
-            if label is None:
-                unmatched += 1
-                per_address[address]["unmatched"] += 1
-            else:
-                counts[label] += 1
-                per_address[address][label] += 1
-    return ProbeCounts(
-        n=n,
-        counts=dict(counts),
-        unmatched=unmatched,
-        errors=len(errors),
-        per_address={a: dict(c) for a, c in per_address.items()},
-        statuses=dict(statuses),
-        error_samples=errors[:5],
-        elapsed=time.perf_counter() - started,
-    )
-
-
 # --- geolocation -----------------------------------------------------------------------------------------
 
 
@@ -1305,7 +1169,6 @@ __all__ = [
     "ExpectedRRset",
     "LocationAnswer",
     "Nameserver",
-    "ProbeCounts",
     "ResolutionReport",
     "ShareRow",
     "Verdict",
@@ -1316,7 +1179,6 @@ __all__ = [
     "make_query",
     "measure_distribution",
     "normalize_value",
-    "probe_http",
     "query",
     "query_async",
     "rdata_value",

@@ -4,6 +4,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dnsportal import queue
@@ -11,6 +12,7 @@ from dnsportal.errors import PortalError
 from dnsportal.roles import ADMINISTER, APPROVE, OPERATE, VIEW, role_required
 from records import changesets, selectors, services, verification_services
 from records.forms import AccountForm, ImportZonesForm, ZoneForm
+from records.forms_verify import ProbeForm
 from records.models import ChangeSet, Endpoint, ProviderAccount, Verification, Zone, ZoneRecord
 from records.selectors_traffic import hostname_policy
 
@@ -340,11 +342,12 @@ def _chart(v: Verification) -> str:
     rows = (v.report.get("verdict") or {}).get("rows") or []
     if not rows:
         return ""
+    what = "Responses per cluster" if v.kind == Verification.Kind.PROBE else "Answers"
     return distribution_svg(
         [r["label"] for r in rows],
         [100 * r["intended"] for r in rows],
         [100 * r["observed"] for r in rows],
-        f"Answers for {v.hostname}: intended vs observed",
+        f"{what} for {v.hostname}: intended vs observed",
         id_prefix=f"v{v.id}-",
     )
 
@@ -356,9 +359,26 @@ def verification_detail(request: HttpRequest, verification_id: int) -> HttpRespo
     for ns, per_name in (v.report.get("answers") or {}).items():
         for key, answer in per_name.items():
             answers.append({"nameserver": ns, "record": key, **answer})
-    return render(
-        request, "records/verification_detail.html", {"v": v, "chart": _chart(v), "answers": answers}
-    )
+    ctx = {"v": v, "chart": _chart(v), "answers": answers, "probe": _probe_summary(v)}
+    return render(request, "records/verification_detail.html", ctx)
+
+
+def _probe_summary(v: Verification) -> dict | None:
+    """An HTTP probe's counts as the detail page lists them (None for other kinds, or while running)."""
+    probe = v.report.get("probe")
+    if v.kind != Verification.Kind.PROBE or not probe:
+        return None
+    rows = [
+        {**r, "observed_pct": 100 * r["observed"], "intended_pct": 100 * r["intended"]}
+        for r in (v.report.get("verdict") or {}).get("rows", [])
+    ]
+    return {
+        **probe,
+        "rows": rows,
+        "statuses": sorted(probe["statuses"].items()),
+        "per_address": sorted((a, sorted(c.items())) for a, c in probe["per_address"].items()),
+        "rate": probe["n"] / probe["elapsed"] if probe["elapsed"] else None,
+    }
 
 
 @require_POST
@@ -373,6 +393,38 @@ def verification_measure(request: HttpRequest) -> HttpResponse:
     else:
         messages.info(request, f"Measuring how {hostname} splits; the chart appears here in a few seconds.")
     return redirect("records:hostname-detail", dns_name=hostname)
+
+
+@require_POST
+@role_required(OPERATE)
+def verification_probe(request: HttpRequest) -> HttpResponse:
+    """The "Probe over HTTP" form of a hostname's page: bad input re-renders the page with the errors on
+    the fields (422) and enqueues nothing."""
+    hostname = request.POST.get("hostname", "").strip().rstrip(".").lower()
+    form = ProbeForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        zone = get_object_or_404(Zone, id=data["zone_id"])
+        try:
+            verification_services.probe_request(
+                actor=request.user,
+                zone_id=zone.id,
+                hostname=hostname,
+                n=data["n"],
+                port=data["port"],
+                path=data["path"],
+            )
+        except PortalError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.info(
+                request, f"Probing {hostname} over HTTP ({data['n']} requests); the result appears below."
+            )
+            return redirect(reverse("records:hostname-detail", args=[hostname]) + "#probe")
+    ctx = _hostname_context(hostname)
+    if ctx is None:
+        return _hostname_unknown(request, hostname)
+    return render(request, "records/hostname_detail.html", {**ctx, "probe_form": form}, status=422)
 
 
 @require_POST
@@ -418,21 +470,36 @@ def endpoint_list(request: HttpRequest) -> HttpResponse:
 @role_required(VIEW)
 def hostname_detail(request: HttpRequest, dns_name: str) -> HttpResponse:
     name = dns_name.lower().rstrip(".")
+    ctx = _hostname_context(name)
+    if ctx is None:
+        return _hostname_unknown(request, name)
+    zones = ctx["zones"]
+    ctx["probe_form"] = ProbeForm(initial={"zone_id": zones[0].id}) if zones else None
+    return render(request, "records/hostname_detail.html", ctx)
+
+
+def _hostname_unknown(request: HttpRequest, name: str) -> HttpResponse:
+    ctx = {
+        "dns_name": name,
+        "similar": selectors.similar_hostnames(name),
+        "zones": services.zones_for_names([name]),
+    }
+    return render(request, "records/hostname_unknown.html", ctx, status=404)
+
+
+def _hostname_context(name: str) -> dict | None:
+    """What the hostname page shows (None: no cluster publishes it and no zone holds it)."""
     rows = list(selectors.endpoints().filter(dns_name=name))
     if not rows and not selectors.hostname_known(name):
-        ctx = {
-            "dns_name": name,
-            "similar": selectors.similar_hostnames(name),
-            "zones": services.zones_for_names([name]),
-        }
-        return render(request, "records/hostname_unknown.html", ctx, status=404)
+        return None
     unpublished = selectors.unpublished_reasons([name]).get(name, []) if rows else []
     for ep in rows:
         ep.routing = selectors.routing_summary(ep.properties)
         ep.unpublished = [r for r in unpublished if r.applies_to(ep.record_type)]
     history = Verification.objects.filter(kind=Verification.Kind.DISTRIBUTION, hostname=name)
     latest = history.first()
-    ctx = {
+    probe = Verification.objects.filter(kind=Verification.Kind.PROBE, hostname=name).first()
+    return {
         "dns_name": name,
         "rows": rows,
         "clusters": sorted({ep.cluster.name for ep in rows}),
@@ -442,9 +509,11 @@ def hostname_detail(request: HttpRequest, dns_name: str) -> HttpResponse:
         "chart": _chart(latest) if latest else "",
         "history": history[:10],
         "live": latest is not None and latest.status == Verification.Status.RUNNING,
+        "probe": probe,
+        "probe_chart": _chart(probe) if probe else "",
+        "probe_live": probe is not None and probe.status == Verification.Status.RUNNING,
         "policy": hostname_policy(name),
     }
-    return render(request, "records/hostname_detail.html", ctx)
 
 
 @role_required(VIEW)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from records.probe import probe_http
 from records.verify import (
     TIMEOUT,
     ExpectedRRset,
@@ -30,7 +31,6 @@ from records.verify import (
     check_resolution,
     distribution_verdict,
     measure_distribution,
-    probe_http,
     query,
     resolve_nameservers,
     sample_locations,
