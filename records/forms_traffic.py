@@ -363,7 +363,16 @@ class EditorForms:
             self._hc_problems = {}
             spec = self.health_check()
             if spec is not None:
-                for p in HealthCheckSpec(**spec).validate():
+                # the rules of the zone's provider: Route53 checks from the internet, PowerDNS from inside
+                zone = self.main.cleaned_data.get("zone")
+                check = HealthCheckSpec(**spec)
+                if zone is not None:
+                    from records.services import provider_class
+
+                    problems = provider_class(zone.account).health_check_problems(check)
+                else:
+                    problems = check.validate()
+                for p in problems:
                     name = _HC_SPEC_FIELD.get(p.field, p.field)
                     self._hc_problems.setdefault(name, []).append(p.message)
         return self._hc_problems

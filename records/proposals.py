@@ -28,6 +28,7 @@ from dnsportal.errors import PortalError
 from records import lifecycle
 from records.models import ChangeSet, Endpoint, PolicyObjectWrite, PolicyProposal, Zone
 from records.plan import Plan, compute_plan
+from records.providers.base import PENDING_HEALTH_CHECK_ID
 from records.traffic import (
     FieldError,
     ObjectPatch,
@@ -42,7 +43,7 @@ from records.traffic import (
 )
 
 # Stands for the id of the health check the write-back creates, in previews and predicted changes.
-HEALTH_CHECK_PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
+HEALTH_CHECK_PLACEHOLDER = PENDING_HEALTH_CHECK_ID
 # The cluster check names these when the identity may not patch (clusters.checks.permission_name).
 PATCH_PERMISSIONS = {"Service": "patch services", "Ingress": "patch ingresses.networking.k8s.io"}
 
@@ -150,7 +151,9 @@ def preview(
         leave_out_refused=refused,
     )
     if health_check and health_check_for(policy):
-        errors += [FieldError("health_check", p) for p in health_check_problems(health_check)]
+        errors += [
+            FieldError("health_check", p) for p in health_check_problems(health_check, account=zone.account)
+        ]
     out = Preview(policy=policy, errors=errors, warnings=warnings)
     for state, obj in objects:
         info = getattr(obj, "gitops", None) or {}
@@ -176,19 +179,28 @@ def preview(
     )
     # The proposal's own change: other names' pending changes are not part of what is approved here.
     out.plan = replace(plan, groups=tuple(g for g in plan.groups if g.key.name in names))
+    # What the zone's provider cannot answer is refused here, in its words, rather than proposed and left
+    # waiting as a conflict (PowerDNS has no latency routing, for one).
+    refusals = [
+        c.message.split(": ", 1)[-1] for c in plan.conflicts if c.kind == "provider" and c.name in names
+    ]
+    out.errors += [FieldError("kind", m) for m in dict.fromkeys(refusals)]
     return out
 
 
-def health_check_problems(spec: Mapping[str, Any]) -> list[str]:
-    """The health check form's problems, as sentences (records.providers.base.HealthCheckSpec's rules)."""
+def health_check_problems(spec: Mapping[str, Any], *, account: Any = None) -> list[str]:
+    """The health check form's problems, as sentences: the rules of the zone's provider (`account`'s;
+    without one, Route53's, records.providers.base.HealthCheckSpec)."""
+    from records.providers.base import HealthCheckSpec
+    from records.services import provider_class  # records.services imports this module's callers
+
     try:
-        from records.providers.base import HealthCheckSpec
-    except ImportError:  # pragma: no cover - the provider interface always has it
-        return []
-    try:
-        problems = HealthCheckSpec(**spec).validate()
+        check = HealthCheckSpec(**spec)
     except TypeError as exc:
         return [f"The health check is incomplete ({exc})."]
+    problems = (
+        provider_class(account).health_check_problems(check) if account is not None else check.validate()
+    )
     return [getattr(p, "message", str(p)) for p in problems]
 
 

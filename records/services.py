@@ -26,6 +26,17 @@ from records.plan import ZoneConfig, record_owners
 from records.recordset import RecordKey, RecordSet, recordset_from_route53
 
 
+def provider_class(account: ProviderAccount):
+    """The class of the account's provider, for what it says without a connection (its rules)."""
+    if account.kind == ProviderAccount.Kind.POWERDNS:
+        from records.providers.powerdns import PowerDNSProvider
+
+        return PowerDNSProvider
+    from records.providers.route53 import Route53Provider
+
+    return Route53Provider
+
+
 def provider_for(account: ProviderAccount):
     """The account's provider; Route53's share one rate limiter per account across every worker (in Redis)."""
     if account.kind == ProviderAccount.Kind.POWERDNS:

@@ -84,6 +84,9 @@ _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.IGNORECASE)
 # Route53 considers an endpoint healthy while more than 18% of its checkers report it healthy (Developer
 # Guide, "How Amazon Route 53 determines whether a health check is healthy").
 HEALTHY_CHECKER_SHARE = 0.18
+# The id a health check will have once it is created: a policy preview plans with it (the real id exists only
+# after the second person approves and the write-back creates the check).
+PENDING_HEALTH_CHECK_ID = "00000000-0000-4000-8000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,12 @@ class HealthCheckSpec:
     def target(self) -> str:
         return self.ip_address or self.fully_qualified_domain_name
 
-    def validate(self) -> list[SpecProblem]:
-        """Every problem with this spec, in field order; an empty list means Route53 can create it."""
+    def validate(self, *, public: bool = True) -> list[SpecProblem]:
+        """Every problem with this spec, in field order; an empty list means Route53 can create it.
+
+        `public`: the provider's checkers are on the internet (Route53's), so an IP address target must be a
+        public address; False for checkers inside the network (PowerDNS's own).
+        """
         problems: list[SpecProblem] = []
         tcp = self.protocol == "TCP"  # with an unknown protocol, only the protocol is reported
         if self.protocol not in HEALTH_CHECK_PROTOCOLS:
@@ -151,7 +158,7 @@ class HealthCheckSpec:
             problems.append(
                 SpecProblem("port", f"Port must be a whole number from 1 to 65535, not `{self.port}`.")
             )
-        problems += self._target_problems()
+        problems += self._target_problems(public)
         if self.host_header.strip():
             if tcp:
                 message = "A Host header is only sent by HTTP and HTTPS health checks."
@@ -185,7 +192,7 @@ class HealthCheckSpec:
             problems.append(SpecProblem("failure_threshold", message))
         return problems
 
-    def _target_problems(self) -> list[SpecProblem]:
+    def _target_problems(self, public: bool) -> list[SpecProblem]:
         ip, name = self.ip_address.strip(), self.fully_qualified_domain_name.strip()
         if not ip and not name:
             return [
@@ -202,7 +209,7 @@ class HealthCheckSpec:
         else:
             # Route53's checkers are on the internet: a public health check refuses private, loopback,
             # link-local, shared (CGNAT), documentation and multicast addresses (RFC 5735, 6598, 5156).
-            if not addr.is_global or addr.is_multicast:
+            if public and (not addr.is_global or addr.is_multicast):
                 message = (
                     f"{addr} is not a public internet address (it is private, shared, documentation, "
                     "reserved or multicast), so Route53's health checkers cannot reach it."
@@ -363,6 +370,11 @@ class Provider(ABC):
     @abstractmethod
     def health_check_status(self, check_id: str) -> HealthCheckStatus:
         """The latest observation of each of the provider's health checkers for this check."""
+
+    @classmethod
+    def health_check_problems(cls, spec: HealthCheckSpec) -> list[SpecProblem]:
+        """What is wrong with `spec` for this provider's health checks (Route53's rules by default)."""
+        return spec.validate()
 
     def check_access(self) -> str:
         """A cheap call proving the credentials work; returns a one-line description (account, zone count)."""

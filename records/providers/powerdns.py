@@ -41,6 +41,7 @@ from records.providers.base import (
     HealthCheckStatus,
     Provider,
     ProviderError,
+    SpecProblem,
     ZoneInfo,
 )
 from records.recordset import RecordSet, in_zone, normalize_name, recordset_to_route53
@@ -50,14 +51,16 @@ log = logging.getLogger(__name__)
 __all__ = ["PowerDNSProvider", "health_check_url_for"]
 
 
+_TCP_REFUSED = (
+    "PowerDNS checks failover with LUA ifurlup, which asks a URL: use an HTTP or HTTPS health check, not TCP."
+)
+
+
 def health_check_url_for(spec: HealthCheckSpec) -> str:
     """The URL `ifurlup` asks on each address for this health check (HTTP and HTTPS only)."""
     spec = spec.normalized()
     if spec.protocol not in ("HTTP", "HTTPS"):
-        raise ProviderError(
-            "PowerDNS checks failover with LUA ifurlup, which asks a URL: use an HTTP or HTTPS health check, "
-            "not TCP."
-        )
+        raise ProviderError(_TCP_REFUSED)
     host = spec.host_header or spec.fully_qualified_domain_name or spec.ip_address
     default = 443 if spec.protocol == "HTTPS" else 80
     port = "" if spec.port == default else f":{spec.port}"
@@ -341,6 +344,15 @@ class PowerDNSProvider(Provider):
             result.applied.append(group.index)
 
     # --- health checks: the URL ifurlup asks ------------------------------------------------------------
+
+    @classmethod
+    def health_check_problems(cls, spec: HealthCheckSpec) -> list[SpecProblem]:
+        """Route53's rules, but PowerDNS checks from inside the network (private addresses are fine), and
+        only over HTTP or HTTPS."""
+        problems = spec.validate(public=False)
+        if spec.protocol.strip().upper() == "TCP":
+            problems.insert(0, SpecProblem("protocol", _TCP_REFUSED))
+        return problems
 
     def health_check_create(
         self, spec: HealthCheckSpec, *, owner_id: str, reference: str, name: str = ""

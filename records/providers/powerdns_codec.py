@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from records.providers.base import PENDING_HEALTH_CHECK_ID
 from records.recordset import (
     DEFAULT_TTL,
     RecordSet,
@@ -121,7 +122,8 @@ def record_problem(rs: RecordSet) -> str:
             return (
                 "PowerDNS's failover (LUA ifurlup) answers addresses: publish A or AAAA targets, not a CNAME."
             )
-        if r.failover == "PRIMARY" and not health_check_url(rs.health_check_id):
+        pending = rs.health_check_id == PENDING_HEALTH_CHECK_ID  # a preview: created once approved
+        if r.failover == "PRIMARY" and not pending and not health_check_url(rs.health_check_id):
             return (
                 "failover in PowerDNS needs an HTTP or HTTPS health check on the primary (LUA ifurlup probes "
                 "its URL on every address); a TCP check cannot choose between primary and secondary there."

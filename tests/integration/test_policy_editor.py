@@ -584,3 +584,41 @@ def test_a_reverted_write_and_the_health_checks_live_status_are_on_the_proposal(
         "Health check abcd-1234 (the primary's, created by the portal): healthy healthy in 8 of 8 regions"
         in page
     )
+
+
+# --- a PowerDNS zone: the provider's rules, through the same editor -----------------------------------------
+
+
+@pytest.fixture
+def pdns_weighted(db) -> Zone:
+    """app.example.com weighted 50/50, in a zone of an on-prem PowerDNS server instead of Route53."""
+    account = ProviderAccount.objects.create(
+        name="pdns-dc1", kind="powerdns", endpoint_url="http://127.0.0.1:1"
+    )
+    zone = Zone.objects.create(account=account, provider_zone_id="example.com.", name="example.com.")
+    serve("rke2-dc1", weight="50")
+    serve("k3s-edge", weight="50")
+    return zone
+
+
+def test_a_powerdns_failover_checks_a_private_address_over_http(client, alice, pdns_weighted):
+    # PowerDNS's ifurlup probes from inside the network: a private address is what an on-prem check targets.
+    client.force_login(alice)
+    fields = {"kind": "failover", "rke2-dc1-role": "PRIMARY", "k3s-edge-role": "SECONDARY"}
+    html = htmx(client, PREVIEW, form(pdns_weighted, **fields, **{"hc-target": "10.0.0.1"})).content.decode()
+    assert slot(html, "err-hc-target") == "" and slot(html, "err-health-check") == ""
+    predicted = _text(re.search(r'<table class="diff predicted">.*?</table>', html, re.S).group(0))
+    assert "create app.example.com. A [rke2-dc1]" in predicted and "failover PRIMARY" in predicted
+
+
+def test_a_powerdns_failover_refuses_a_tcp_check_and_latency_in_sentences(client, alice, pdns_weighted):
+    client.force_login(alice)
+    fields = {"kind": "failover", "rke2-dc1-role": "PRIMARY", "k3s-edge-role": "SECONDARY"}
+    tcp = {"hc-target": "10.0.0.1", "hc-protocol": "TCP"}
+    html = htmx(client, PREVIEW, form(pdns_weighted, **fields, **tcp)).content.decode()
+    assert "use an HTTP or HTTPS health check, not TCP" in _text(html)
+    page = client.post(PROPOSE, form(pdns_weighted, **fields, **tcp))
+    assert page.status_code == 422 and not PolicyProposal.objects.exists()
+    latency = {"kind": "latency", "rke2-dc1-region": "eu-west-1", "k3s-edge-region": "us-east-1"}
+    html = htmx(client, PREVIEW, form(pdns_weighted, **latency)).content.decode()
+    assert "PowerDNS has no latency-based routing" in _text(html)
