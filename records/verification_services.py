@@ -22,8 +22,9 @@ def zone_nameservers(zone: Zone) -> list[Any]:
 
     if zone.nameserver_override.strip():
         entries = [e.strip() for e in zone.nameserver_override.split(",") if e.strip()]
-    elif zone.account.endpoint_url:
+    elif zone.account.endpoint_url and not zone.account.is_powerdns:
         # Not AWS itself (moto, a compatible API): its delegation set names servers that do not exist.
+        # (A PowerDNS account's URL is its API; its provider names the DNS servers to ask.)
         raise ValueError(
             f"{zone} is served through {zone.account.endpoint_url}, whose nameservers cannot be asked: "
             "set the zone's nameserver override (host:port) to verify it."
