@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(redis-server postgresql chromium fonts-dejavu-core pdns-server pdns-backend-sqlite3 ca-certificates)
+APT_PACKAGES=(redis-server postgresql chromium fonts-dejavu-core pdns-server pdns-backend-sqlite3 pdns-backend-geoip geoip-database ca-certificates)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

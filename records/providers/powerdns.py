@@ -129,6 +129,7 @@ class PowerDNSProvider(Provider):
         self._http = session or requests.Session()
         self.calls: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
+        self._geoip: bool | None = None
 
     def __repr__(self) -> str:  # never the key
         return f"PowerDNSProvider(base={self.base!r})"
@@ -265,6 +266,8 @@ class PowerDNSProvider(Provider):
                     members[at] = rs
             else:
                 return {}, f"unknown change action {change.action!r}"
+        if problem := self._geo_problem(trial):
+            return {}, problem
         after = {**state.members, **trial}
         for key, members in trial.items():
             try:
@@ -281,6 +284,23 @@ class PowerDNSProvider(Provider):
                     f"{key[0]} has routed {key[1]} record sets (a LUA rrset); PowerDNS would answer both",
                 )
         return trial, ""
+
+    def _has_geoip(self) -> bool:
+        """Whether the server runs the GeoIP backend, which LUA's country() and continent() need."""
+        if self._geoip is None:
+            config = self._request("GET", "/config") or []
+            launch = next((str(c.get("value", "")) for c in config if c.get("name") == "launch"), "")
+            self._geoip = "geoip" in {b.strip().split(":")[0] for b in launch.split(",")}
+        return self._geoip
+
+    def _geo_problem(self, trial: Mapping[tuple[str, str], list[RecordSet]]) -> str:
+        geo = [m for members in trial.values() for m in members if m.routing.policy == "geolocation"]
+        if geo and not self._has_geoip():
+            return (
+                f"{geo[0].key}: geolocation needs PowerDNS's GeoIP backend, which this server does not run "
+                "(launch=...,geoip with geoip-database-files); the record is left as it was"
+            )
+        return ""
 
     def _patch(self, zone_id: str, rrsets: Mapping[tuple[str, str], list[RecordSet]]) -> None:
         now = int(time.time())

@@ -6,9 +6,10 @@ that it evaluates for every query. This module maps one onto the other:
 
 - a simple record set (no set identifier, no routing) is a plain rrset of its type, as ExternalDNS's own
   PowerDNS provider writes it (so the two share a zone with the same TXT ownership format);
-- the routed record sets of a name (weighted, failover) become one LUA rrset at that name, one LUA record per
-  answered type: weighted → `pickwrandom`, failover → `ifurlup` with the primary's and the secondary's
-  addresses as two sets (the first set with an address up answers);
+- the routed record sets of a name (weighted, failover, geolocation) become one LUA rrset at that name, one
+  LUA record per answered type: weighted → `pickwrandom`, failover → `ifurlup` with the primary's and the
+  secondary's addresses as two sets (the first set with an address up answers), geolocation → `country()`
+  and `continent()` tests, most specific first, as Route53 chooses (this needs PowerDNS's GeoIP backend);
 - the ownership TXTs of routed record sets (one per set identifier) become one TXT rrset at their name.
 
 PowerDNS loses the set identifiers in that mapping, so the record sets an rrset was rendered from are kept
@@ -17,8 +18,8 @@ zone back, an rrset whose comment renders to exactly its content lists as those 
 hand since lists as what it is (a LUA rrset is then a type the plan does not manage: shown, never touched).
 
 `record_problem()` says, in a sentence, what PowerDNS cannot answer as the record set asks (latency routing,
-geolocation without the GeoIP backend, a weighted set with a health check, ...); the plan engine refuses those
-names rather than simplifying them.
+a state in geolocation, a weighted set with a health check, ...); the plan engine refuses those names rather
+than simplifying them.
 
 Pure: no Django, no HTTP.
 """
@@ -106,8 +107,8 @@ def record_problem(rs: RecordSet) -> str:
     policies = r.policies
     if len(policies) != 1:
         return (
-            "a record set with a set identifier needs exactly one routing policy (weighted or failover) "
-            "in a PowerDNS zone."
+            "a record set with a set identifier needs exactly one routing policy (weighted, failover or "
+            "geolocation) in a PowerDNS zone."
         )
     policy = policies[0]
     if policy == "weighted":
@@ -130,10 +131,14 @@ def record_problem(rs: RecordSet) -> str:
             )
         return ""
     if policy == "geolocation":
-        return (
-            "geolocation needs PowerDNS's GeoIP backend and a GeoIP database, which this PowerDNS server is "
-            "not set up with; use weighted or failover, or a Route53 zone."
-        )
+        if r.subdivision:
+            return (
+                "PowerDNS's GeoIP country database has no subdivisions (states); use the country or the "
+                "continent in a PowerDNS zone."
+            )
+        if rs.health_check_id:
+            return "PowerDNS's geolocation answers (LUA country/continent) do not consult a health check."
+        return ""
     if policy == "latency":
         return "PowerDNS has no latency-based routing (an AWS region measure); use weighted or failover."
     names = {
@@ -190,6 +195,30 @@ def _failover(rtype: str, members: Sequence[RecordSet]) -> str:
     return f'{rtype} "ifurlup({_lua_string(url)}, {{{",".join(sets)}}})"'
 
 
+def _lua_list(values: Iterable[str], rtype: str) -> str:
+    return "{" + ",".join(_lua_string(_absolute(rtype, v)) for v in sorted(values)) + "}"
+
+
+def _geolocation(rtype: str, members: Sequence[RecordSet]) -> str:
+    # Route53 answers the most specific location that matches the resolver (or its ECS subnet): a country
+    # before its continent, and the default location ("*") for the rest; without a default, no answer.
+    countries = sorted(
+        (m for m in members if m.routing.country and m.routing.country != "*"), key=_member_order
+    )
+    continents = sorted((m for m in members if m.routing.continent), key=_member_order)
+    default = [m for m in members if m.routing.country == "*"]
+    tests = [
+        f"if country({_lua_string(m.routing.country)}) then return {_lua_list(m.values, rtype)} end"
+        for m in countries
+    ]
+    tests += [
+        f"if continent({_lua_string(m.routing.continent)}) then return {_lua_list(m.values, rtype)} end"
+        for m in continents
+    ]
+    fallback = _lua_list(default[0].values, rtype) if default else "{}"
+    return f'{rtype} ";{" ".join(tests)} return {fallback}"'
+
+
 def _member_order(rs: RecordSet) -> tuple[str, str]:
     return (rs.type, rs.set_identifier)
 
@@ -237,7 +266,8 @@ def render(key: tuple[str, str], members: Sequence[RecordSet]) -> PdnsRRset | No
         if len(policies) != 1:
             raise ValueError(f"{name} {rtype} mixes routing policies: {', '.join(sorted(policies))}")
         policy = policies.pop()
-        contents.append(_weighted(rtype, typed) if policy == "weighted" else _failover(rtype, typed))
+        render_policy = {"weighted": _weighted, "failover": _failover, "geolocation": _geolocation}[policy]
+        contents.append(render_policy(rtype, typed))
     return PdnsRRset(name, LUA, ttl, tuple(contents), tuple(sorted(members, key=_member_order)))
 
 

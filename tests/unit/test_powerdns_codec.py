@@ -106,7 +106,10 @@ def test_an_rrset_changed_since_it_was_rendered_reads_as_what_it_is() -> None:
             RecordSet(NAME, "A", "eu", 60, ("10.0.0.1",), Routing(region="eu-west-1")),
             "no latency-based routing",
         ),
-        (RecordSet(NAME, "A", "de", 60, ("10.0.0.1",), Routing(country="DE")), "GeoIP backend"),
+        (
+            RecordSet(NAME, "A", "ca", 60, ("10.0.0.1",), Routing(country="US", subdivision="CA")),
+            "no subdivisions",
+        ),
         (RecordSet(NAME, "A", "x", 60, ("10.0.0.1",), Routing(multi_value_answer=True)), "multivalue answer"),
         (failover("eks", "PRIMARY", "10.0.0.1"), "needs an HTTP or HTTPS health check"),
         (
@@ -141,6 +144,22 @@ def test_what_powerdns_answers_has_no_problem() -> None:
         failover("k3s", "SECONDARY", "10.0.0.2"),
     ):
         assert codec.record_problem(rs) == "", rs
+
+
+def test_geolocation_tests_countries_then_continents_then_the_default() -> None:
+    members = [
+        RecordSet(NAME, "A", "eu", 60, ("10.0.0.2",), Routing(continent="EU")),
+        RecordSet(NAME, "A", "us", 60, ("10.0.0.1",), Routing(country="US")),
+        RecordSet(NAME, "A", "rest", 60, ("10.0.0.9", "10.0.0.8"), Routing(country="*")),
+    ]
+    rendered = codec.render((NAME, "LUA"), members)
+    assert rendered.contents == (
+        "A \";if country('US') then return {'10.0.0.1'} end "
+        "if continent('EU') then return {'10.0.0.2'} end return {'10.0.0.8','10.0.0.9'}\"",
+    )
+    assert set(codec.from_api(api_form(rendered)).members) == set(members)
+    without_default = codec.render((NAME, "LUA"), members[:2])
+    assert without_default.contents[0].endswith(' return {}"')  # Route53: no matching location, no answer
 
 
 def test_a_plain_set_and_routed_sets_cannot_share_an_rrset() -> None:
