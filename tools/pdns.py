@@ -8,12 +8,19 @@ server that does not come up raises `ServiceError` with its log tail (tests fail
 
 The child gets PR_SET_PDEATHSIG (`tools.services._die_with_parent`), so no pdns_server outlives its parent.
 
+By default every start is a new server: a fresh database, new ports, a new API key (tests and benches).
+`keep=True` (make up's demo, tools/up.py) keeps the database of `workdir` (its schema is created only when the
+file is new) and takes the ports and API key it is given, so the zones and the portal's account stay valid
+across restarts; a port that is taken meanwhile is replaced by a free one (the caller records what it got).
+The API key is in the config file only, which is readable by its owner alone.
+
 CLI: `python -m tools.pdns` runs one in the foreground and prints its DNS port, API URL and key.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import signal
 import socket
@@ -80,6 +87,23 @@ class PdnsServer:
         """SIGTERM, wait (pdns takes about 1 s to exit), SIGKILL after `timeout`; remove an owned workdir."""
         self.service.stop(timeout)
 
+    def answers(self) -> bool:
+        """The API answers with this key and every DNS address answers a query."""
+        resp = requests.get(self.api_url, headers={"X-API-Key": self.api_key}, timeout=0.5)
+        if resp.status_code != 200:
+            return False
+        # Any DNS response means the listener is up: for the root zone, which it does not serve, REFUSED.
+        for address in self.addresses:
+            query = dns.message.make_query(".", "SOA")
+            answer = dns.query.udp(query, address, port=self.dns_port, timeout=0.3)
+            if answer.rcode() not in (dns.rcode.REFUSED, dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                return False
+        return True
+
+    def wait_ready(self, deadline_s: float = 20.0) -> None:
+        """Wait until it `answers()`; if it does not, stop it and raise `ServiceError` with the log tail."""
+        _wait(self.answers, self.service, deadline_s)
+
     # --- HTTP API helpers --------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, json: Any = None, ok: Iterable[int] = (200, 201, 204)) -> Any:
@@ -113,6 +137,18 @@ class PdnsServer:
         }
         self._call("POST", "/zones", payload)
         return zone
+
+    def zone_names(self) -> list[str]:
+        """The FQDNs of the zones the server holds."""
+        return sorted(z["name"] for z in self._call("GET", "/zones"))
+
+    def ensure_zone(self, name: str, rrsets: Iterable[RRset] = (), *, ttl: int = 60) -> bool:
+        """Create the zone as `create_zone` does unless the server holds it already (its records then stay as
+        they are); True when it was created."""
+        if _fqdn(name) in self.zone_names():
+            return False
+        self.create_zone(name, rrsets, ttl=ttl)
+        return True
 
     def replace_rrsets(self, zone: str, rrsets: Iterable[RRset]) -> None:
         """Replace (create or overwrite) rrsets in one PATCH; PowerDNS applies a PATCH atomically."""
@@ -159,6 +195,10 @@ def _rrset_json(zone: str, rr: RRset, changetype: str | None) -> dict[str, Any]:
 
 def _port_free(family: int, kind: int, host: str, port: int) -> bool:
     with socket.socket(family, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            # Only a listener makes a TCP port taken: the TIME_WAIT connections a server just stopped leaves
+            # behind do not (and would otherwise move a restarted server to a new port for a minute).
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -166,16 +206,41 @@ def _port_free(family: int, kind: int, host: str, port: int) -> bool:
     return True
 
 
+def _dns_port_free(port: int, ipv6: bool) -> bool:
+    # DNS listens on UDP and TCP on the same port (and on ::1 too with ipv6).
+    wanted = [(socket.AF_INET, kind, HOST) for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM)]
+    if ipv6:
+        wanted += [(socket.AF_INET6, kind, HOST6) for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM)]
+    return all(_port_free(family, kind, host, port) for family, kind, host in wanted)
+
+
 def _free_dns_port(ipv6: bool) -> int:
-    # DNS listens on UDP and TCP on the same port: take a free TCP port that is free for UDP too (and on ::1).
+    # free_port() is a free TCP port; take one that is free for UDP too.
     for _ in range(50):
         port = free_port()
-        wanted = [(socket.AF_INET, socket.SOCK_DGRAM, HOST)]
-        if ipv6:
-            wanted += [(socket.AF_INET6, kind, HOST6) for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM)]
-        if all(_port_free(family, kind, host, port) for family, kind, host in wanted):
+        if _dns_port_free(port, ipv6):
             return port
     raise ServiceError("no free port for DNS on loopback (UDP and TCP)")
+
+
+def _create_database(db: Path) -> None:
+    """The gsqlite3 schema in a new file, renamed into place once complete: a start interrupted halfway
+    leaves no database without tables for the next start to keep."""
+    tmp = db.with_name(f".{db.name}.new")
+    tmp.unlink(missing_ok=True)
+    with contextlib.closing(sqlite3.connect(tmp)) as conn:
+        conn.executescript(SCHEMA.read_text())
+    os.replace(tmp, db)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds the API key), whatever the umask, atomically."""
+    tmp = path.with_name(f".{path.name}.new")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def _config(
@@ -221,37 +286,61 @@ def _config(
 
 
 def start_pdns(
-    workdir: Path | None = None, *, shuffle: bool = True, ipv6: bool = False, deadline_s: float = 20.0
+    workdir: Path | None = None,
+    *,
+    shuffle: bool = True,
+    ipv6: bool = False,
+    deadline_s: float = 20.0,
+    keep: bool = False,
+    dns_port: int | None = None,
+    api_port: int | None = None,
+    api_key: str | None = None,
+    detach: bool = False,
+    wait: bool = True,
 ) -> PdnsServer:
-    """Start pdns_server on free loopback ports and wait until its API and its DNS port answer.
+    """Start pdns_server on loopback and wait until its API and its DNS port answer.
 
     `workdir` holds the config, the sqlite database and the log; without one a temporary directory is
     created and removed by `stop()`. `shuffle=False` serves every answer's records in one fixed order;
     `ipv6=True` answers DNS on ::1 as well (same port).
+
+    By default the database is new and the ports and API key too. `keep=True` (needs `workdir`) keeps the
+    database an earlier start left there. `dns_port`, `api_port` and `api_key` are used when given, each
+    port only while it is free (else a free one; the server's fields say which it got). `detach`: a session
+    of its own, so a Ctrl-C in make up's terminal reaches only the supervisor, which stops it in order.
+    `wait=False` returns once the process is started; `wait_ready()` waits for it later.
     Raises `ServiceError` with the log tail if the server does not come up.
     """
     binary = _require("pdns_server", "pdns-server")
     if not SCHEMA.exists():
         raise ServiceError(f"{SCHEMA} is missing: install the Debian package 'pdns-backend-sqlite3'.")
+    if keep and workdir is None:
+        raise ValueError("keep=True keeps the database of a workdir: give one")
     owns = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="dnsportal-pdns-"))
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "pdns.sqlite3"
-    db.unlink(missing_ok=True)  # a fresh database: no zone from an earlier run comes back
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        conn.executescript(SCHEMA.read_text())
-    dns_port, api_port = _free_dns_port(ipv6), free_port()
-    while api_port == dns_port:
+    if not keep:
+        db.unlink(missing_ok=True)  # a fresh database: no zone from an earlier run comes back
+    if not db.exists():
+        _create_database(db)
+    if not (dns_port and _dns_port_free(dns_port, ipv6)):
+        dns_port = _free_dns_port(ipv6)
+    if not (
+        api_port and api_port != dns_port and _port_free(socket.AF_INET, socket.SOCK_STREAM, HOST, api_port)
+    ):
         api_port = free_port()
-    api_key = secrets.token_hex(16)
-    (workdir / "pdns.conf").write_text(_config(workdir, db, dns_port, api_port, api_key, shuffle, ipv6))
+        while api_port == dns_port:
+            api_port = free_port()
+    api_key = api_key or secrets.token_hex(16)
+    _write_private(workdir / "pdns.conf", _config(workdir, db, dns_port, api_port, api_key, shuffle, ipv6))
     log_path = workdir / "pdns.log"
     cmd = [binary, f"--config-dir={workdir}"]
     svc = Service(
         "pdns",
         f"dns://{HOST}:{dns_port}",
         dns_port,
-        _popen(cmd, log_path, workdir),
+        _popen(cmd, log_path, workdir, detach=detach),
         workdir,
         log_path,
         owns_workdir=owns,
@@ -264,19 +353,8 @@ def start_pdns(
         api_key=api_key,
         addresses=(HOST, HOST6) if ipv6 else (HOST,),
     )
-
-    def ready() -> bool:
-        resp = requests.get(server.api_url, headers={"X-API-Key": api_key}, timeout=0.5)
-        if resp.status_code != 200:
-            return False
-        # Any DNS response means the listener is up: for the root zone, which it does not serve, REFUSED.
-        for address in server.addresses:
-            answer = dns.query.udp(dns.message.make_query(".", "SOA"), address, port=dns_port, timeout=0.3)
-            if answer.rcode() not in (dns.rcode.REFUSED, dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-                return False
-        return True
-
-    _wait(ready, svc, deadline_s)
+    if wait:
+        server.wait_ready(deadline_s)
     return server
 
 
