@@ -1,9 +1,9 @@
 """The demo `make up` runs in embedded mode: what the dashboard says about it, and its removal.
 
-The demo is three sandbox clusters (`is_demo`, set by `register_demo_clusters`) and a Route53 stand-in
-account with its zones (`is_demo`, set by `register_demo_zone` and inherited at import). `make up` reports its
-progress in the data directory (dnsportal.embedded); removing the demo leaves a marker there so that `make up`
-neither starts nor registers it again.
+The demo is three sandbox clusters (`is_demo`, set by `register_demo_clusters`), a Route53 stand-in account
+and a PowerDNS account with their zones (`is_demo`, set by `register_demo_zone` and `register_demo_pdns`,
+inherited at import). `make up` reports its progress in the data directory (dnsportal.embedded); removing the
+demo leaves a marker there so that `make up` neither starts nor registers it again.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from records.models import ChangeSet, ProviderAccount, Zone
 
 # The hostname every demo cluster publishes (tools/kube_sandbox/demo.py): the first page to open.
 DEMO_HOSTNAME = "app.example.com"
+# The hostname the on-prem demo clusters publish in the zone the demo's PowerDNS serves.
+DEMO_INTERNAL_HOSTNAME = "app.dc.internal"
 # What `make up` writes while it builds and starts the demo.
 IN_PROGRESS = frozenset({"building", "starting"})
 
@@ -51,6 +53,43 @@ class DemoBanner:
     updated_at: datetime | None = None
     objects: DemoObjects = field(default_factory=DemoObjects)
     hostname: str = DEMO_HOSTNAME
+    http_port: int | None = None  # where the on-prem clusters' pages answer (make up's demo_http)
+
+    @property
+    def hostname_zone(self) -> Zone | None:
+        """The demo zone holding `hostname` (example.com in the Route53 stand-in), the second step."""
+        return next((z for z in self.objects.zones if _holds(z, self.hostname)), None)
+
+    @property
+    def standin_zones(self) -> list[Zone]:
+        return [z for z in self.objects.zones if not z.account.is_powerdns]
+
+    @property
+    def powerdns_zones(self) -> list[DemoDnsZone]:
+        """The demo's PowerDNS zones with the address their server answers on and a `dig` to try."""
+        out = []
+        for zone in self.objects.zones:
+            if not zone.account.is_powerdns:
+                continue
+            server = (zone.nameserver_override or zone.account.dns_servers).split(",")[0].strip()
+            host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
+            name = DEMO_INTERNAL_HOSTNAME if _holds(zone, DEMO_INTERNAL_HOSTNAME) else zone.display_name
+            dig = f"dig @{host} -p {port} {name}" if port else f"dig @{host} {name}" if host else ""
+            out.append(DemoDnsZone(zone=zone, server=server, dig=dig, hostname=name))
+        return out
+
+
+@dataclass(frozen=True)
+class DemoDnsZone:
+    zone: Zone
+    server: str  # host:port
+    dig: str
+    hostname: str
+
+
+def _holds(zone: Zone, hostname: str) -> bool:
+    apex = zone.name.rstrip(".")
+    return hostname == apex or hostname.endswith("." + apex)
 
 
 def _data_dir() -> Path:
@@ -99,7 +138,13 @@ def demo_banner() -> DemoBanner:
     )
     at = status.get("at")
     updated_at = datetime.fromtimestamp(at, tz=UTC) if isinstance(at, int | float) else None
-    return DemoBanner(phase=phase, step=str(status.get("step") or ""), updated_at=updated_at, objects=objects)
+    return DemoBanner(
+        phase=phase,
+        step=str(status.get("step") or ""),
+        updated_at=updated_at,
+        objects=objects,
+        http_port=embedded.demo_http_port(_data_dir()),
+    )
 
 
 def _write_removed_marker(data_dir: Path, content: dict[str, Any]) -> None:
@@ -115,9 +160,9 @@ def demo_remove(*, actor: Any) -> DemoObjects:
     """Delete the demo's clusters (their endpoints go with them), zones (their change sets and stored records
     go with them) and provider accounts, and tell `make up` not to bring the demo back.
 
-    Only the portal's rows go: nothing is planned or applied in the Route53 stand-in, whose records stay as
-    they are. The marker is written inside the transaction: if it cannot be written nothing is deleted, and
-    the objects are still there to remove again.
+    Only the portal's rows go: nothing is planned or applied in the Route53 stand-in or the demo's PowerDNS,
+    whose records stay as they are. The marker is written inside the transaction: if it cannot be written
+    nothing is deleted, and the objects are still there to remove again.
     """
     clusters = list(demo_clusters().select_for_update().order_by("name"))
     zones = list(

@@ -16,7 +16,8 @@ DATABASE_NAME = "dnsportal"
 
 
 def recorded_ports(data_dir: Path) -> dict[str, int]:
-    """{"postgres": port, "redis": port, "moto": port} as `make up` last recorded them; {} before."""
+    """{"postgres": port, "redis": port, "moto": port, "pdns_dns": port, "pdns_api": port, "demo_http": port}
+    as `make up` last recorded them (the last four with the demo only); {} before."""
     try:
         data = json.loads((data_dir / SERVICES_FILE).read_text())
     except (OSError, ValueError):
@@ -50,6 +51,44 @@ def redis_url(data_dir: Path) -> str:
     port = recorded_ports(data_dir).get("redis")
     # Port 0 cannot be connected to: an unrecorded Redis fails loudly instead of reaching someone else's 6379.
     return f"redis://127.0.0.1:{port or 0}/0"
+
+
+def demo_http_port(data_dir: Path) -> int | None:
+    """The port the demo's on-prem clusters serve their pages on (127.0.0.2, 127.0.0.3, ...: tools/demo_http),
+    as `make up` last recorded it; None when it never ran the demo with this data directory."""
+    return recorded_ports(data_dir).get("demo_http")
+
+
+# The API key of the demo's PowerDNS (make up, tools/up.py): kept across restarts like its database, so the
+# portal's account for it stays valid. A secret: readable by its owner only, never printed.
+PDNS_API_KEY_FILE = "pdns-api-key"
+
+
+def pdns_api_key_path(data_dir: Path) -> Path:
+    return data_dir / PDNS_API_KEY_FILE
+
+
+def pdns_api_key(data_dir: Path, *, create: bool = False) -> str | None:
+    """The demo PowerDNS's API key; with `create`, a new one is made and stored (0600) when there is none."""
+    path = pdns_api_key_path(data_dir)
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if key or not create:
+        return key or None
+    import secrets
+
+    key = secrets.token_hex(24)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = data_dir / f".{PDNS_API_KEY_FILE}.tmp"
+    tmp.unlink(missing_ok=True)
+    # Created 0600 whatever the umask: the key never exists readable by others, not even for a moment.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    os.replace(tmp, path)
+    return key
 
 
 # The demo's progress, written by `make up` (tools/up.py) while it builds and starts the demo clusters, read

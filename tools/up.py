@@ -4,14 +4,17 @@ In order: its own PostgreSQL (data in DNSPORTAL_DATA_DIR/postgres) and Redis on 
 DNSPORTAL_DATA_DIR/services.json (an existing one only when DATABASE_URL / REDIS_URL name it), migrate, an
 admin on the first start, then web + worker + scheduler + watch. In embedded mode the demo is on unless
 DNSPORTAL_DEMO=0 or an admin removed it: three real sandbox clusters (kube-apiserver + etcd) registered
-with the portal, a Route53 stand-in (moto) with example.com imported, and a second person (`approver`) for
-four-eyes. The portal answers while the demo clusters build; the dashboard shows their progress
-(demo-status.json).
+with the portal, a Route53 stand-in (moto) with example.com imported, a real PowerDNS (durable, in
+DNSPORTAL_DATA_DIR/pdns) serving the on-prem clusters' internal zone dc.internal, a page server naming its
+cluster on each on-prem cluster's load balancer address (127.0.0.2, 127.0.0.3), and a second person
+(`approver`) for four-eyes. The portal answers while the demo clusters build; the dashboard shows their
+progress (demo-status.json).
 
 The last block printed is the URL and both logins. Ctrl-C or SIGTERM reaches only this supervisor (every
-child runs in a session of its own): it stops the portal's processes first, then the demo, then Redis and
-PostgreSQL, so nothing prints a traceback about a service that vanished under it. If a portal process dies,
-the rest are stopped too, so nothing is left half-running.
+child runs in a session of its own): it stops the portal's processes first, then the demo (the clusters,
+the page servers, PowerDNS, the stand-in), then Redis and PostgreSQL, so nothing prints a traceback about a
+service that vanished under it. If a portal process dies, the rest are stopped too, so nothing is left
+half-running.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,6 +34,9 @@ import requests
 
 from dnsportal import embedded
 from tools import standin
+from tools.demo_http import PageServer, start_page_servers
+from tools.kube_sandbox.demo import INTERNAL_HOSTNAME, INTERNAL_ZONE, internal_pages
+from tools.pdns import PdnsServer, start_pdns
 from tools.services import (
     Service,
     ServiceError,
@@ -46,6 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 DEMO_CLUSTERS = ("eks-us-east-1", "rke2-dc1", "k3s-edge")
 DEMO_START_TIMEOUT_S = 240
+# The port of the on-prem demo clusters' load balancers (their pages): 8080 when it is free.
+DEMO_HTTP_PORT = 8080
 # A login line: `admin     username admin     password ...`; tests and the bench read it.
 LOGIN = "  {role:<9} username {username:<10} password {password}"
 
@@ -82,6 +90,9 @@ class Up:
         self.procs: dict[str, subprocess.Popen] = {}  # the portal's processes
         self.demo_procs: dict[str, subprocess.Popen] = {}
         self.moto: Service | None = None
+        self.pdns: PdnsServer | None = None
+        self.pages: list[PageServer] = []
+        self.steps: dict[str, subprocess.Popen] = {}  # one-shot demo commands running side by side
         self.logins: list[str] = []
         production = os.environ.get("DNSPORTAL_MODE", "embedded") == "production"
         self.demo = not production and _bool_env("DNSPORTAL_DEMO", True)
@@ -120,6 +131,30 @@ class Up:
         if proc.returncode != 0:
             raise RuntimeError(f"{name} failed with exit code {proc.returncode}")
         return out
+
+    def start_step(self, *args: str) -> None:
+        """A manage.py command the demo waits for with `wait_steps`, running beside the others."""
+        self.steps[args[0]] = subprocess.Popen(
+            [PY, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+    def wait_steps(self, timeout: float = 600) -> Iterator[None]:
+        """Yield until every started step has finished; a failed one raises (after the others finished)."""
+        deadline = time.monotonic() + timeout
+        while any(proc.poll() is None for proc in self.steps.values()):
+            if time.monotonic() > deadline:
+                _stop_all(self.steps)
+                raise RuntimeError(f"{', '.join(self.steps)} did not finish within {timeout:.0f} s")
+            yield
+        failed = [
+            f"{name} (exit code {proc.returncode})" for name, proc in self.steps.items() if proc.returncode
+        ]
+        self.steps.clear()
+        if failed:
+            raise RuntimeError(f"{', '.join(failed)} failed")
 
     def spawn(self, name: str, args: list[str]) -> None:
         """One of the portal's long-running processes, in its own session (Ctrl-C reaches the supervisor)."""
@@ -187,11 +222,30 @@ class Up:
             embedded.write_demo_status(status, "starting", f"Starting the clusters {names}")
             say(f"demo: starting the clusters {names}")
             state = self._launch_clusters()
+            # Not waited for here: it comes up while the database migrates.
+            self.pdns = spawn_demo_pdns(self.data_dir)
             while not self.migrated:
                 yield
-            embedded.write_demo_status(status, "starting", "Starting the Route53 stand-in with example.com")
+            embedded.write_demo_status(
+                status,
+                "starting",
+                f"Starting the Route53 stand-in with example.com and PowerDNS with {INTERNAL_ZONE}",
+            )
+            self._start_pdns()
             self._start_standin()
-            yield
+            # Both zones are registered side by side (a Django start each), before the clusters: discovery
+            # then finds the zones that hold the names it reports and plans them at once.
+            self.start_step("register_demo_zone", self.moto.url)
+            self.start_step(
+                "register_demo_pdns",
+                f"http://127.0.0.1:{self.pdns.api_port}",
+                "--dns",
+                f"127.0.0.1:{self.pdns.dns_port}",
+                "--zone",
+                INTERNAL_ZONE,
+            )
+            self._start_pages()
+            yield from self.wait_steps()
             yield from self._wait_clusters(state)
             embedded.write_demo_status(status, "starting", "Registering the demo clusters")
             self.run("register_demo_clusters", str(self.data_dir / "kube" / "sandbox.json"))
@@ -244,7 +298,24 @@ class Up:
             f"demo: Route53 stand-in (moto, nothing reaches AWS) at {self.moto.url}"
             + (f", {restored} record sets restored" if restored else "")
         )
-        self.run("register_demo_zone", self.moto.url)
+
+    def _start_pdns(self) -> None:
+        created = demo_pdns_zone(self.pdns)
+        say(
+            f"demo: PowerDNS with {INTERNAL_ZONE} ({'created' if created else 'kept from the last run'}) "
+            f"answers DNS on 127.0.0.1:{self.pdns.dns_port}, API on 127.0.0.1:{self.pdns.api_port}"
+        )
+
+    def _start_pages(self) -> None:
+        try:
+            self.pages = start_demo_pages(self.data_dir, internal_pages())
+        except OSError as exc:  # the demo goes on: only an HTTP probe of app.dc.internal misses them
+            say(f"demo: the on-prem clusters' pages could not start ({exc}); the demo runs without", err=True)
+            return
+        say(
+            "demo: the on-prem clusters' load balancers answer at "
+            + ", ".join(f"{p.url} ({p.cluster})" for p in self.pages)
+        )
 
     def _launch_clusters(self) -> Path:
         """Start the sandbox's demo clusters; returns the state file it writes once they are ready."""
@@ -289,6 +360,13 @@ class Up:
                     f"Demo: {', '.join(DEMO_CLUSTERS)} and example.com in a local Route53 stand-in; "
                     "open app.example.com first. DNSPORTAL_DEMO=0 make up starts without it."
                 )
+                if self.pdns is not None:
+                    pages = " and ".join(p.url for p in self.pages)
+                    lines.append(
+                        f"  {INTERNAL_ZONE} is served by PowerDNS at 127.0.0.1:{self.pdns.dns_port}: "
+                        f"dig @127.0.0.1 -p {self.pdns.dns_port} {INTERNAL_HOSTNAME}"
+                        + (f" (its clusters' pages: {pages})" if pages else "")
+                    )
             else:
                 lines.append("Demo: it could not start (see above); the portal runs without it.")
         lines += ["Ctrl-C stops everything.", "─" * 72]
@@ -391,7 +469,12 @@ class Up:
         """Portal processes first, then the demo, then Redis and PostgreSQL: nobody loses a service in use."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
         _stop_all(self.procs)
+        _stop_all(self.steps)
         _stop_all(self.demo_procs)
+        for page in self.pages:
+            page.stop()
+        if self.pdns is not None:  # its database is in the data directory: nothing to save
+            self.pdns.stop()
         if self.moto is not None:
             with contextlib.suppress(Exception):  # the stand-in's memory is a convenience, not state
                 standin.save(self.moto.url, self.moto.workdir / standin.STATE_FILE)
@@ -402,6 +485,59 @@ class Up:
             # A portal started by hand later must not wait for a demo nobody is starting.
             embedded.write_demo_status(self.data_dir, "stopped", "make up stopped")
         say("stopped")
+
+
+def spawn_demo_pdns(data_dir: Path) -> PdnsServer:
+    """Start the demo's PowerDNS, kept across restarts, without waiting for it: its database in
+    `data_dir/pdns`, its API key in the data directory (0600, made on the first start), its ports those
+    recorded in services.json while they are free (new ones are recorded)."""
+    recorded = embedded.recorded_ports(data_dir)
+    server = start_pdns(
+        data_dir / "pdns",
+        keep=True,
+        dns_port=recorded.get("pdns_dns"),
+        api_port=recorded.get("pdns_api"),
+        api_key=embedded.pdns_api_key(data_dir, create=True),
+        detach=True,
+        wait=False,
+    )
+    ports = {**embedded.recorded_ports(data_dir), "pdns_dns": server.dns_port, "pdns_api": server.api_port}
+    embedded.record_ports(data_dir, **ports)
+    return server
+
+
+def demo_pdns_zone(server: PdnsServer) -> bool:
+    """Wait for the demo's PowerDNS and create dc.internal (its NS and SOA; the portal writes the rest) unless
+    it holds it already; True when created. A server that does not answer is stopped (ServiceError)."""
+    server.wait_ready()
+    try:
+        return server.ensure_zone(INTERNAL_ZONE)
+    except BaseException:
+        server.stop()
+        raise
+
+
+def start_demo_pdns(data_dir: Path) -> tuple[PdnsServer, bool]:
+    """`spawn_demo_pdns` and `demo_pdns_zone` in one: the server, and whether dc.internal was created."""
+    server = spawn_demo_pdns(data_dir)
+    return server, demo_pdns_zone(server)
+
+
+def start_demo_pages(data_dir: Path, pages: Mapping[str, str]) -> list[PageServer]:
+    """A page server per `{address: cluster}` (tools.demo_http), all on one port: 8080 when every address
+    has it free, else the one recorded for the data directory, else a free one; the port is recorded as
+    `demo_http` (the probe page offers it for the demo's zones). Raises OSError when none can be bound."""
+    recorded = embedded.demo_http_port(data_dir)
+    error: OSError | None = None
+    for port in dict.fromkeys(p for p in (DEMO_HTTP_PORT, recorded, 0) if p is not None):
+        try:
+            servers = start_page_servers(pages, port)
+        except OSError as exc:
+            error = exc
+            continue
+        embedded.record_ports(data_dir, **{**embedded.recorded_ports(data_dir), "demo_http": servers[0].port})
+        return servers
+    raise error or OSError("no port for the demo's pages")
 
 
 def _stop_all(procs: dict[str, subprocess.Popen], timeout: float = 15.0) -> None:

@@ -1,14 +1,17 @@
 """`make up` exactly as the README says, in a fresh copy of the checkout: the demo's whole loop in Chromium.
 
 No DATABASE_URL, no REDIS_URL, the demo on by default: `make up` installs what the copy lacks (its own .venv),
-starts its own PostgreSQL and Redis, the three demo clusters and the Route53 stand-in. Through the browser the
-admin sees three healthy clusters with their distributions, follows app.example.com to its zone and its
-change set; the approver approves it; the zone shows the records applied and owned; no job failed. Ctrl-C
-stops every process without a traceback.
+starts its own PostgreSQL and Redis, the three demo clusters, the Route53 stand-in and the demo's PowerDNS.
+Through the browser the admin sees three healthy clusters with their distributions, follows app.example.com to
+its zone and its change set; the approver approves it; the zone shows the records applied and owned. The
+approver approves app.dc.internal in dc.internal too (the on-prem clusters' round robin): PowerDNS answers
+both addresses, and each address answers HTTP with its cluster's page. No job failed. Ctrl-C stops every
+process without a traceback.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -22,7 +25,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dns.message
+import dns.query
+import dns.rdatatype
 import pytest
+import requests
 from playwright.sync_api import Page, expect
 
 from tests.fixtures.browser import snap
@@ -196,7 +203,10 @@ def test_make_up_runs_the_whole_demo_loop_and_ctrl_c_stops_everything(first_chec
         services = (first_checkout / "var" / "services.json").read_text()
         assert '"postgres"' in services and '"redis"' in services
         assert (first_checkout / "var" / "postgres" / "data" / "PG_VERSION").exists()
-        assert not list((first_checkout / "var").rglob("*.sqlite3"))
+        # The portal runs on PostgreSQL only; the demo's PowerDNS keeps its zones in SQLite (its gsqlite3
+        # backend), a server of its own beside the portal.
+        var = first_checkout / "var"
+        assert [p.relative_to(var) for p in var.rglob("*.sqlite3")] == [Path("pdns/pdns.sqlite3")]
 
         login(page, up, "admin")
         expect(page.locator("h1")).to_have_text("Dashboard")
@@ -250,6 +260,43 @@ def test_make_up_runs_the_whole_demo_loop_and_ctrl_c_stops_everything(first_chec
         expect(records).to_contain_text("owned")
         for target in ("203.0.113.10", "198.51.100.10", "198.51.100.40"):
             expect(records).to_contain_text(target)
+
+        # dc.internal in the demo's PowerDNS: the on-prem clusters publish app.dc.internal, one round-robin
+        # record set with both load balancers' addresses; the approver approves it (discovery proposed it).
+        ports = json.loads((first_checkout / "var" / "services.json").read_text())
+        assert f"dig @127.0.0.1 -p {ports['pdns_dns']} app.dc.internal" in out, out
+        reload_until(
+            page,
+            up.url + "/zones/",
+            lambda p: p.get_by_role("link", name="dc.internal", exact=True).count() > 0,
+        )
+        page.get_by_role("link", name="dc.internal", exact=True).click()
+        expect(page.locator("h1")).to_contain_text("dc.internal")
+        internal_url = page.url
+        reload_until(page, internal_url, pending)
+        page.get_by_role("link", name=re.compile(r"Change set #\d+")).first.click()
+        internal_changeset = page.url
+        diff = page.locator("table.diff")
+        for text in ("app.dc.internal.", "127.0.0.2", "127.0.0.3"):
+            expect(diff).to_contain_text(text)
+        page.get_by_role("button", name="Approve").click()
+        reload_until(page, internal_changeset, lambda p: p.locator("span.badge.applied").count() > 0)
+        page.goto(internal_url)
+        records = page.locator("table", has_text="app.dc.internal.")
+        expect(records).to_contain_text("owned")
+        for target in ("127.0.0.2", "127.0.0.3"):
+            expect(records).to_contain_text(target)
+        snap(page, "make-up-dc-internal-applied")
+        query = dns.message.make_query("app.dc.internal.", "A")
+        answer = dns.query.udp(query, "127.0.0.1", port=ports["pdns_dns"], timeout=3)
+        addresses = sorted(
+            rr.address for rrset in answer.answer if rrset.rdtype == dns.rdatatype.A for rr in rrset
+        )
+        assert addresses == ["127.0.0.2", "127.0.0.3"], answer
+        pages = {"127.0.0.2": "rke2-dc1", "127.0.0.3": "k3s-edge"}
+        for address, cluster in pages.items():
+            body = requests.get(f"http://{address}:{ports['demo_http']}/", timeout=5).text
+            assert cluster in body and all(c not in body for c in pages.values() if c != cluster), body
 
         page.goto(up.url + "/jobs/?status=failed")
         expect(page.locator("main")).to_contain_text("No job runs match these filters")

@@ -1,23 +1,38 @@
 """The demo `make up` runs: the dashboard while it comes and once it is here, its badges, and its removal.
 
 The demo objects are registered by the real management commands (clusters on the real kube-apiserver sandbox,
-the zone in moto), the progress file is written with dnsportal.embedded as `make up` writes it.
+the zone in moto, dc.internal in a real PowerDNS started as `make up` starts it), the progress file is written
+with dnsportal.embedded as `make up` writes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import socket
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
+import dns.message
+import dns.query
+import dns.rdatatype
 import pytest
+import requests
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from clusters.models import Cluster
+from dnsportal import embedded
 from dnsportal.embedded import DEMO_REMOVED_FILE, demo_removed, write_demo_status
 from dnsportal.models import AuditEntry
-from records.models import ChangeSet, Endpoint, ProviderAccount, Zone
+from records.models import ChangeSet, Endpoint, ProviderAccount, Verification, Zone
+from records.services import zone_update
 from tests.fixtures.zones import import_zone, publish
+from tools.kube_sandbox.demo import internal_pages
+from tools.pdns import PdnsServer
+from tools.up import DEMO_HTTP_PORT, start_demo_pages, start_demo_pdns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,6 +68,37 @@ def _register_demo_zone(moto_url: str) -> str:
     out = io.StringIO()
     call_command("register_demo_zone", moto_url, stdout=out)
     return out.getvalue()
+
+
+@pytest.fixture
+def demo_pdns(data_dir: Path) -> Iterator[PdnsServer]:
+    """The demo's PowerDNS as `make up` starts it: durable, in the data directory, with dc.internal."""
+    server, created = start_demo_pdns(data_dir)
+    assert created
+    yield server
+    server.stop()
+
+
+def _register_demo_pdns(server: PdnsServer) -> str:
+    out = io.StringIO()
+    call_command(
+        "register_demo_pdns",
+        f"http://127.0.0.1:{server.api_port}",
+        "--dns",
+        f"127.0.0.1:{server.dns_port}",
+        stdout=out,
+    )
+    return out.getvalue()
+
+
+def _pdns_zone() -> Zone:
+    return Zone.objects.get(account__name="demo-powerdns", name="dc.internal.")
+
+
+def _dig(server: PdnsServer, name: str) -> list[str]:
+    query = dns.message.make_query(name, "A")
+    answer = dns.query.udp(query, "127.0.0.1", port=server.dns_port, timeout=2)
+    return sorted(rr.address for rrset in answer.answer if rrset.rdtype == dns.rdatatype.A for rr in rrset)
 
 
 def _demo_zone() -> Zone:
@@ -361,3 +407,230 @@ def test_make_up_again_checks_the_demo_clusters_anew_and_follows_a_moved_one(
     new_checks = JobRun.objects.filter(name="cluster_check").order_by("id")[checks:]
     checked = {Cluster.objects.get(id=run.kwargs["cluster_id"]).name for run in new_checks}
     assert checked == {"eks-us-east-1", "rke2-dc1"}
+
+
+# --- the demo's PowerDNS: dc.internal, served by the on-prem clusters ------------------------------------
+
+
+def test_the_demo_powerdns_zone_is_private_reviewed_and_served_by_a_real_nameserver(
+    client, alice, bob, carol, data_dir, demo_pdns, run_jobs
+):
+    out = _register_demo_pdns(demo_pdns)
+    assert "imported" in out
+    assert demo_pdns.api_key not in out  # the key is read from the data directory, never shown
+    account = ProviderAccount.objects.get(name="demo-powerdns")
+    assert (account.kind, account.is_demo) == (ProviderAccount.Kind.POWERDNS, True)
+    assert account.endpoint_url == f"http://127.0.0.1:{demo_pdns.api_port}"
+    assert account.dns_servers == f"127.0.0.1:{demo_pdns.dns_port}"
+    assert account.secret == demo_pdns.api_key
+    zone = _pdns_zone()
+    # Internal: the on-prem clusters' loopback and RFC 1918 addresses belong here. Reviewed like example.com.
+    assert zone.private and zone.is_demo
+    assert zone.approval_mode == Zone.Approval.ALL
+    run_jobs()
+    account.refresh_from_db()
+    assert account.last_check_ok, account.last_check_message
+
+    # make up again: the same account and zone, nothing new; what an admin said about the zone stays.
+    zone_update(actor=None, zone_id=zone.id, private=False)
+    assert "registered already" in _register_demo_pdns(demo_pdns)
+    assert ProviderAccount.objects.filter(kind="powerdns").count() == 1
+    assert Zone.objects.filter(name="dc.internal.").get().id == zone.id
+    assert not _pdns_zone().private
+    zone_update(actor=None, zone_id=zone.id, private=True)
+
+    # The on-prem clusters publish app.dc.internal: one round-robin record set, applied once approved.
+    publish({"app.dc.internal": "127.0.0.2"}, "rke2-dc1")
+    publish({"app.dc.internal": "127.0.0.3"}, "k3s-edge")
+    client.force_login(alice)
+    assert client.post(f"/zones/{zone.id}/reconcile/").status_code == 302
+    run_jobs()
+    cs = ChangeSet.objects.get(zone=zone)
+    assert cs.status == ChangeSet.Status.PENDING  # every change set waits for a second person
+    assert not any("private address" in r for r in cs.approval_reasons), cs.approval_reasons
+    change = cs.changes.get(name="app.dc.internal.", type="A")
+    assert sorted(r["Value"] for r in change.after["ResourceRecords"]) == ["127.0.0.2", "127.0.0.3"]
+    assert _dig(demo_pdns, "app.dc.internal.") == []
+    client.force_login(bob)
+    assert client.post(f"/changes/{cs.id}/approve/").status_code == 302
+    run_jobs()
+    cs.refresh_from_db()
+    assert cs.status == ChangeSet.Status.APPLIED, cs.error
+    assert _dig(demo_pdns, "app.dc.internal.") == ["127.0.0.2", "127.0.0.3"]
+    # Verified by asking the server itself (the account's DNS servers).
+    verification = Verification.objects.filter(zone=zone).latest("id")
+    assert verification.status == Verification.Status.OK, verification.__dict__
+
+    # The dashboard names the zone, where its server answers and what to ask it.
+    write_demo_status(data_dir, "ready", "The demo is running")
+    client.force_login(carol)
+    page = client.get("/").content.decode()
+    assert f'href="/zones/{zone.id}/"' in page
+    assert f"<code>127.0.0.1:{demo_pdns.dns_port}</code>" in page
+    assert f"dig @127.0.0.1 -p {demo_pdns.dns_port} app.dc.internal" in page
+    assert 'href="/endpoints/host/app.dc.internal/"' in page
+
+
+def test_the_dashboard_still_leads_from_app_example_com_to_example_com_beside_dc_internal(
+    client, carol, data_dir, demo_pdns, route53, moto_service, run_jobs
+):
+    _register_demo_zone(moto_service.url)
+    _register_demo_pdns(demo_pdns)
+    run_jobs()
+    embedded.record_ports(data_dir, **{**embedded.recorded_ports(data_dir), "demo_http": 18080})
+    write_demo_status(data_dir, "ready", "The demo is running")
+    client.force_login(carol)
+    page = client.get("/").content.decode()
+    example = _demo_zone()
+    # dc.internal sorts first; the second step still names the zone that holds app.example.com.
+    assert f'its zone, <a href="/zones/{example.id}/">example.com</a>' in page
+    assert "in a local Route53 stand-in (moto)" in page and "served by a real PowerDNS" in page
+    assert "answers HTTP on port 18080" in page
+
+
+def test_the_demo_powerdns_keeps_zone_key_and_ports_over_a_restart_and_moves_off_a_taken_port(
+    data_dir, run_jobs
+):
+    first, created = start_demo_pdns(data_dir)
+    try:
+        assert created
+        key_file = embedded.pdns_api_key_path(data_dir)
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600  # a secret: its owner only
+        assert stat.S_IMODE((data_dir / "pdns" / "pdns.conf").stat().st_mode) == 0o600  # it holds the key
+        assert key_file.read_text().strip() == first.api_key
+        recorded = embedded.recorded_ports(data_dir)
+        assert (recorded["pdns_dns"], recorded["pdns_api"]) == (first.dns_port, first.api_port)
+        _register_demo_pdns(first)
+        first.replace_rrsets("dc.internal.", [("app", "A", 60, ["127.0.0.2", "127.0.0.3"])])
+    finally:
+        first.stop()
+
+    # make up again: the same database, ports and key; the zone and its records are still there.
+    again, created = start_demo_pdns(data_dir)
+    try:
+        assert not created
+        assert (again.dns_port, again.api_port, again.api_key) == (
+            first.dns_port,
+            first.api_port,
+            first.api_key,
+        )
+        assert _dig(again, "app.dc.internal.") == ["127.0.0.2", "127.0.0.3"]
+        assert again.zone_names() == ["dc.internal."]
+    finally:
+        again.stop()
+
+    # Both ports taken meanwhile (by something else on this machine): new ones, recorded; the key stays.
+    with _taken(first.dns_port, udp=True), _taken(first.api_port):
+        moved, created = start_demo_pdns(data_dir)
+    try:
+        assert not created
+        assert moved.dns_port != first.dns_port and moved.api_port != first.api_port
+        assert moved.api_key == first.api_key
+        recorded = embedded.recorded_ports(data_dir)
+        assert (recorded["pdns_dns"], recorded["pdns_api"]) == (moved.dns_port, moved.api_port)
+        assert _dig(moved, "app.dc.internal.") == ["127.0.0.2", "127.0.0.3"]
+        # The portal's account follows the server; the zone row stays the same row.
+        zone_id = _pdns_zone().id
+        out = _register_demo_pdns(moved)
+        assert "now points at" in out and moved.api_key not in out
+        account = ProviderAccount.objects.get(name="demo-powerdns")
+        assert account.endpoint_url == f"http://127.0.0.1:{moved.api_port}"
+        assert account.dns_servers == f"127.0.0.1:{moved.dns_port}"
+        assert _pdns_zone().id == zone_id
+        assert AuditEntry.objects.filter(action="account.update", object_id=str(account.id)).exists()
+        run_jobs()
+        account.refresh_from_db()
+        assert account.last_check_ok, account.last_check_message
+        assert moved.api_key not in (data_dir / "pdns" / "pdns.log").read_text()
+    finally:
+        moved.stop()
+
+
+@contextlib.contextmanager
+def _taken(port: int, *, udp: bool = False) -> Iterator[None]:
+    """Something else listening on 127.0.0.1:port (TCP, and UDP too with `udp`)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM)]
+    if udp:
+        socks.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    # The server just stopped left TIME_WAIT connections on its API port: a listener may bind beside them.
+    socks[0].setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", port))
+        socks[0].listen()
+        yield
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_register_demo_pdns_says_what_is_missing(data_dir, demo_pdns):
+    demo_pdns.delete_zone("dc.internal.")
+    with pytest.raises(CommandError, match=r"has no zone dc\.internal: make up creates it first"):
+        _register_demo_pdns(demo_pdns)
+    embedded.pdns_api_key_path(data_dir).unlink()
+    with pytest.raises(CommandError, match="The PowerDNS API key cannot be read from"):
+        _register_demo_pdns(demo_pdns)
+
+
+def test_the_demo_pages_name_their_cluster_on_one_port_8080_or_another(data_dir):
+    pages = internal_pages()
+    assert pages == {"127.0.0.2": "rke2-dc1", "127.0.0.3": "k3s-edge"}
+    # 8080 taken on one of the addresses (by this test, or by whatever else uses it here): another port,
+    # the same for both, recorded for the probe page.
+    with _8080_taken():
+        servers = start_demo_pages(data_dir, pages)
+    try:
+        port = embedded.demo_http_port(data_dir)
+        assert port and port != DEMO_HTTP_PORT
+        assert {s.port for s in servers} == {port}
+        for address, cluster in pages.items():
+            body = requests.get(f"http://{address}:{port}/", timeout=5).text
+            assert cluster in body and all(other not in body for other in pages.values() if other != cluster)
+    finally:
+        for server in servers:
+            server.stop()
+    # The next start, 8080 still taken: the recorded port again, so the probe page's default holds.
+    with _8080_taken():
+        servers = start_demo_pages(data_dir, pages)
+    for server in servers:
+        server.stop()
+    assert {s.port for s in servers} == {port}
+
+
+@contextlib.contextmanager
+def _8080_taken() -> Iterator[None]:
+    with socket.socket() as blocker:
+        try:
+            blocker.bind(("127.0.0.3", DEMO_HTTP_PORT))
+            blocker.listen()
+        except OSError:
+            pass  # taken already, by something else on this machine
+        yield
+
+
+def test_removing_the_demo_removes_the_powerdns_account_and_zone_and_leaves_its_records(
+    client, root, data_dir, demo_pdns, route53, moto_service, run_jobs
+):
+    _register_demo_zone(moto_service.url)
+    _register_demo_pdns(demo_pdns)
+    run_jobs()
+    pdns_zone = _pdns_zone()
+    demo_pdns.replace_rrsets("dc.internal.", [("app", "A", 60, ["127.0.0.2", "127.0.0.3"])])
+    client.force_login(root)
+    confirm = client.get("/demo/remove/confirm/").content.decode()
+    assert "dc.internal" in confirm and "demo-powerdns" in confirm and "the demo's PowerDNS" in confirm
+    assert client.post("/demo/remove/", {"confirm": "remove-demo"}).status_code == 302
+
+    assert not ProviderAccount.objects.filter(name__in=["demo-powerdns", "demo-route53"]).exists()
+    assert not Zone.objects.filter(id=pdns_zone.id).exists()
+    removed = set(AuditEntry.objects.filter(action="demo.remove").values_list("object_type", "object_repr"))
+    assert {("records.zone", "dc.internal"), ("records.provideraccount", "demo-powerdns")} <= removed
+    marker = json.loads((data_dir / DEMO_REMOVED_FILE).read_text())
+    assert "demo-powerdns" in marker["accounts"] and "dc.internal" in marker["zones"]
+    # Nothing was deleted in PowerDNS.
+    assert _dig(demo_pdns, "app.dc.internal.") == ["127.0.0.2", "127.0.0.3"]
+    # The next make up registers nothing, in one line.
+    out = _register_demo_pdns(demo_pdns)
+    assert out.count("\n") == 1 and "an admin removed the demo" in out
+    assert not ProviderAccount.objects.filter(is_demo=True).exists()

@@ -1,5 +1,7 @@
 """The demo's sandbox clusters look like what they are named: the real cluster check tells EKS, RKE2 and K3s
-apart from what the seed puts on their Nodes, also on Nodes a seed from before the labels left behind."""
+apart from what the seed puts on their Nodes, also on Nodes a seed from before the labels left behind; and the
+on-prem ones publish app.dc.internal, which discovery and the plan make one round-robin record set of in the
+demo's PowerDNS zone."""
 
 from __future__ import annotations
 
@@ -12,9 +14,18 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from clusters.models import Cluster as ClusterRow
+from dnsportal.queue import enqueue
+from records.models import ChangeSet, Endpoint, Zone
 from tests.fixtures.kube import create_node, kube_client, running_sandbox
 from tools.kube_sandbox import Sandbox
-from tools.kube_sandbox.demo import DEMO_CLUSTER_NAMES, DEMO_CLUSTERS, seed_demo
+from tools.kube_sandbox.demo import (
+    DEMO_CLUSTER_NAMES,
+    DEMO_CLUSTERS,
+    INTERNAL_HOSTNAME,
+    INTERNAL_SERVICE,
+    seed_demo,
+)
+from tools.up import start_demo_pdns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,3 +92,60 @@ def test_seeding_again_dresses_the_nodes_an_earlier_seed_left_behind(demo_sandbo
     assert node.metadata.annotations["rke2.io/internal-ip"] == internal_ip
     assert node.status.node_info.kubelet_version.endswith("+rke2r1")
     assert [a.address for a in node.status.addresses if a.type == "ExternalIP"] == [external_ip]
+
+
+def test_the_on_prem_clusters_publish_app_dc_internal_as_one_round_robin_record_set(
+    demo_sandbox, settings, tmp_path, run_jobs
+):
+    settings.DATA_DIR = tmp_path / "data"
+    settings.RECONCILE_DEBOUNCE_MS = 0  # discovery's reconcile runs in this run_jobs, not a second later
+    seed_demo(demo_sandbox.clusters)
+    by_name = {spec.name: spec for spec in DEMO_CLUSTERS}
+    assert {n: s.internal_lb_ip for n, s in by_name.items()} == {
+        "eks-us-east-1": "",
+        "rke2-dc1": "127.0.0.2",
+        "k3s-edge": "127.0.0.3",
+    }
+    for name, spec in by_name.items():
+        with kube_client(demo_sandbox[name]) as api:
+            core = client.CoreV1Api(api)
+            if not spec.internal_lb_ip:  # EKS is in the cloud: no data-centre name
+                with pytest.raises(ApiException) as missing:
+                    core.read_namespaced_service(INTERNAL_SERVICE, "default")
+                assert missing.value.status == 404
+                continue
+            svc = core.read_namespaced_service(INTERNAL_SERVICE, "default")
+        assert svc.spec.type == "LoadBalancer"
+        annotations = svc.metadata.annotations
+        assert annotations["external-dns.alpha.kubernetes.io/hostname"] == INTERNAL_HOSTNAME
+        assert annotations["external-dns.alpha.kubernetes.io/ttl"] == "60"
+        assert [i.ip for i in svc.status.load_balancer.ingress] == [spec.internal_lb_ip]
+
+    # make up's order: the zones first (dc.internal in the demo's PowerDNS), then the clusters.
+    server, _created = start_demo_pdns(settings.DATA_DIR)
+    try:
+        call_command(
+            "register_demo_pdns",
+            f"http://127.0.0.1:{server.api_port}",
+            "--dns",
+            f"127.0.0.1:{server.dns_port}",
+            stdout=io.StringIO(),
+        )
+        call_command("register_demo_clusters", str(demo_sandbox.state_file), stdout=io.StringIO())
+        run_jobs()
+        for row in ClusterRow.objects.all():
+            enqueue("cluster_resync", cluster_id=row.id)  # what the watch process does in make up
+        run_jobs()
+        published = Endpoint.objects.filter(dns_name=INTERNAL_HOSTNAME)
+        assert sorted((e.cluster.name, tuple(e.targets)) for e in published) == [
+            ("k3s-edge", ("127.0.0.3",)),
+            ("rke2-dc1", ("127.0.0.2",)),
+        ]
+        # Discovery planned the zone on its own: one record set, both clusters' addresses, waiting for review.
+        zone = Zone.objects.get(name="dc.internal.", account__name="demo-powerdns")
+        cs = ChangeSet.objects.get(zone=zone, status=ChangeSet.Status.PENDING)
+        (change,) = [c for c in cs.changes.all() if c.type == "A"]
+        assert change.name == f"{INTERNAL_HOSTNAME}." and not change.set_identifier
+        assert sorted(r["Value"] for r in change.after["ResourceRecords"]) == ["127.0.0.2", "127.0.0.3"]
+    finally:
+        server.stop()

@@ -7,6 +7,13 @@ distribution's usual ingress class, and a NodePort Service published on the node
 Addresses are from the documentation ranges (TEST-NET-2/3 for public, RFC 1918 for private), so nothing here
 points at a real host.
 
+The on-prem clusters (rke2-dc1, k3s-edge) also publish the app inside the data centre: a LoadBalancer Service
+`app-internal` annotated `external-dns.alpha.kubernetes.io/hostname: app.dc.internal`, whose load balancer
+address is a loopback address of its own per cluster (127.0.0.2, 127.0.0.3). `make up` serves the zone
+`dc.internal` from a real PowerDNS and starts a page server naming the cluster on each of those addresses
+(tools/demo_http), so the name resolves and the addresses answer on this machine: one name, two clusters,
+one round-robin record set with two values.
+
 Each cluster's Nodes carry the labels, annotations and kubelet version their distribution really gives them
 (EKS managed node groups, RKE2, K3s), so the portal's cluster check tells them apart as it would real ones.
 
@@ -21,22 +28,20 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubernetes import client
-from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
+# The kubernetes client is imported where a cluster is seeded: make up's supervisor reads the demo's names
+# and addresses from this module while the portal starts, and importing the client takes it half a second.
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
-from tools.kube_sandbox.objects import (
-    api_client,
-    create_node,
-    create_pod,
-    set_ingress_load_balancer,
-    set_service_load_balancer,
-)
-from tools.kube_sandbox.sandbox import Cluster
+    from tools.kube_sandbox.sandbox import Cluster
 
 DEMO_HOSTNAME = "app.example.com"
+# The on-prem clusters' internal name, in the zone the demo's PowerDNS serves.
+INTERNAL_ZONE = "dc.internal"
+INTERNAL_HOSTNAME = f"app.{INTERNAL_ZONE}"
+INTERNAL_SERVICE = "app-internal"
 DEMO_NAMESPACE = "default"
 APP = "nginx-distro-check"
 ANNOTATION = "external-dns.alpha.kubernetes.io"
@@ -58,6 +63,9 @@ class DemoCluster:
     # Labels every Node of the cluster gets besides the ones every kubelet sets; a None value removes a label
     # an earlier seed set. Per-node ones (zone, role, the distribution's own annotations) come from node_meta.
     node_labels: Mapping[str, str | None] = field(default_factory=dict)
+    # The `app-internal` Service's load balancer address, a loopback address of the cluster's own (Linux
+    # routes all of 127/8 to lo), where make up serves a page naming the cluster; "": no internal Service.
+    internal_lb_ip: str = ""
 
 
 DEMO_CLUSTERS: tuple[DemoCluster, ...] = (
@@ -104,6 +112,7 @@ DEMO_CLUSTERS: tuple[DemoCluster, ...] = (
             "beta.kubernetes.io/instance-type": "rke2",
             "topology.kubernetes.io/region": None,
         },
+        internal_lb_ip="127.0.0.2",
     ),
     DemoCluster(
         name="k3s-edge",
@@ -124,9 +133,16 @@ DEMO_CLUSTERS: tuple[DemoCluster, ...] = (
             "beta.kubernetes.io/instance-type": "k3s",
             "topology.kubernetes.io/region": None,
         },
+        internal_lb_ip="127.0.0.3",
     ),
 )
 DEMO_CLUSTER_NAMES: tuple[str, ...] = tuple(c.name for c in DEMO_CLUSTERS)
+
+
+def internal_pages() -> dict[str, str]:
+    """{load balancer address: cluster name} of the clusters with an `app-internal` Service: where make up
+    serves each one's page."""
+    return {c.internal_lb_ip: c.name for c in DEMO_CLUSTERS if c.internal_lb_ip}
 
 
 def node_meta(spec: DemoCluster, index: int, name: str, internal_ip: str) -> tuple[dict, dict]:
@@ -176,6 +192,8 @@ def dress_node(
     api: ApiClient, spec: DemoCluster, index: int, name: str, internal_ip: str, version: str
 ) -> None:
     """Give a Node its distribution's labels, annotations and node info (a Node an earlier seed made too)."""
+    from kubernetes import client
+
     core = client.CoreV1Api(api)
     labels, annotations = node_meta(spec, index, name, internal_ip)
     core.patch_node(
@@ -204,6 +222,8 @@ def dress_node(
 
 
 def _create_if_absent(create: Any, *args: Any) -> None:
+    from kubernetes.client.exceptions import ApiException
+
     try:
         create(*args)
     except ApiException as exc:
@@ -279,6 +299,18 @@ def _manifests(spec: DemoCluster) -> dict[str, dict[str, Any]]:
             },
             "spec": {"type": "NodePort", "selector": labels, "ports": port},
         },
+        "internal": {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": INTERNAL_SERVICE,
+                "annotations": {
+                    f"{ANNOTATION}/hostname": INTERNAL_HOSTNAME,
+                    f"{ANNOTATION}/ttl": "60",
+                },
+            },
+            "spec": {"type": "LoadBalancer", "selector": labels, "ports": port},
+        },
         "ingress": {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "Ingress",
@@ -309,6 +341,15 @@ def _manifests(spec: DemoCluster) -> dict[str, dict[str, Any]]:
 
 def seed_cluster(api: ApiClient, spec: DemoCluster) -> None:
     """Create the demo objects in one cluster (admin client) and fill in what its controllers would."""
+    from kubernetes import client
+
+    from tools.kube_sandbox.objects import (
+        create_node,
+        create_pod,
+        set_ingress_load_balancer,
+        set_service_load_balancer,
+    )
+
     core, apps, net = client.CoreV1Api(api), client.AppsV1Api(api), client.NetworkingV1Api(api)
     m = _manifests(spec)
     ns = DEMO_NAMESPACE
@@ -345,11 +386,16 @@ def seed_cluster(api: ApiClient, spec: DemoCluster) -> None:
     _create_if_absent(core.create_namespaced_service, ns, m["nodeport"])
     _create_if_absent(net.create_namespaced_ingress, ns, m["ingress"])
     set_service_load_balancer(api, ns, APP, ips=[spec.lb_ip])
+    if spec.internal_lb_ip:
+        _create_if_absent(core.create_namespaced_service, ns, m["internal"])
+        set_service_load_balancer(api, ns, INTERNAL_SERVICE, ips=[spec.internal_lb_ip])
     set_ingress_load_balancer(api, ns, APP, ips=[spec.ingress_ip])
 
 
 def seed_demo(clusters: Iterable[Cluster]) -> list[str]:
     """Seed every cluster whose name is one of DEMO_CLUSTER_NAMES; returns the names seeded."""
+    from tools.kube_sandbox.objects import api_client
+
     by_name = {c.name: c for c in DEMO_CLUSTERS}
     seeded: list[str] = []
     for cluster in clusters:
