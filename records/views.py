@@ -474,8 +474,20 @@ def hostname_detail(request: HttpRequest, dns_name: str) -> HttpResponse:
     if ctx is None:
         return _hostname_unknown(request, name)
     zones = ctx["zones"]
-    ctx["probe_form"] = ProbeForm(initial={"zone_id": zones[0].id}) if zones else None
+    ctx["probe_form"] = ProbeForm(initial=_probe_initial(zones[0])) if zones else None
     return render(request, "records/hostname_detail.html", ctx)
+
+
+def _probe_initial(zone: Zone) -> dict:
+    """The probe form's defaults: port 80, or, for the demo's zones, the port its clusters' pages answer on."""
+    from django.conf import settings
+
+    from dnsportal.embedded import demo_http_port
+
+    initial: dict = {"zone_id": zone.id}
+    if zone.is_demo and (port := demo_http_port(settings.DATA_DIR)):
+        initial["port"] = port
+    return initial
 
 
 def _hostname_unknown(request: HttpRequest, name: str) -> HttpResponse:

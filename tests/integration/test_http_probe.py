@@ -206,6 +206,20 @@ def test_the_hostname_page_offers_the_probe_beside_the_split(zone, dns_zone, ali
     assert "Not probed yet." in page
 
 
+def test_in_the_demo_the_probe_offers_the_port_the_demo_clusters_answer_on(
+    zone, dns_zone, alice, client, settings, tmp_path
+):
+    from dnsportal.embedded import record_ports
+
+    host = _weighted(zone, dns_zone)
+    settings.DATA_DIR = tmp_path
+    record_ports(tmp_path, demo_http=8080)
+    client.force_login(alice)
+    assert 'name="port" value="80"' in client.get(f"/endpoints/host/{host}/").content.decode()
+    Zone.objects.filter(id=zone.id).update(is_demo=True)
+    assert 'name="port" value="8080"' in client.get(f"/endpoints/host/{host}/").content.decode()
+
+
 def test_the_probe_follows_the_answers_and_counts_names_that_do_not_resolve(
     dns_zone: TestZone, pdns_nameservers: list[Nameserver], pages
 ) -> None:
