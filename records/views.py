@@ -479,7 +479,7 @@ def hostname_detail(request: HttpRequest, dns_name: str) -> HttpResponse:
 
 
 def _probe_initial(zone: Zone) -> dict:
-    """The probe form's defaults: port 80, or, for the demo's zones, the port its clusters' pages answer on."""
+    """The probe form's defaults: port 80, or, in the demo's zones, the port its clusters' pages use."""
     from django.conf import settings
 
     from dnsportal.embedded import demo_http_port
