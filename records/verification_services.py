@@ -80,6 +80,8 @@ def intended_split(
     total = sum(weights.values()) or 1.0
     # Route53: all weights 0 means every set equally (route53.md)
     shares = {k: (w / total if sum(weights.values()) else 1 / len(weights)) for k, w in weights.items()}
+    # the largest share first, so the verdict reads as people say it: "consistent with 80/20"
+    shares = dict(sorted(shares.items(), key=lambda kv: (-kv[1], kv[0])))
     return {r.set_identifier: r.values for r in rows}, shares, "answer"
 
 
