@@ -475,6 +475,8 @@ def hostname_detail(request: HttpRequest, dns_name: str) -> HttpResponse:
         return _hostname_unknown(request, name)
     zones = ctx["zones"]
     ctx["probe_form"] = ProbeForm(initial=_probe_initial(zones[0])) if zones else None
+    # a private address is worth a warning where the name is public, not in an internal zone
+    ctx["flag_private"] = not zones or any(not z.private for z in zones)
     return render(request, "records/hostname_detail.html", ctx)
 
 

@@ -191,3 +191,15 @@ def test_a_powerdns_zone_is_marked_internal_in_its_settings(
     enqueue("zone_reconcile", zone_id=zone.id, full_read=True)
     run_jobs()
     assert ChangeSet.objects.get(zone=zone).status == ChangeSet.Status.APPLIED
+
+
+def test_private_addresses_are_flagged_only_where_the_name_is_public(client, root, zone: Zone) -> None:
+    from records.models import Endpoint
+
+    apex = zone.name.rstrip(".")
+    publish({f"db.{apex}": "192.168.1.5"}, "rke2-dc1")
+    Endpoint.objects.filter(dns_name=f"db.{apex}").update(private_targets=["192.168.1.5"])
+    flagged = 'class="badge bad" title="A private address in a public zone'
+    assert flagged not in client.get(f"/endpoints/host/db.{apex}/").content.decode()  # internal zone
+    Zone.objects.filter(id=zone.id).update(private=False)
+    assert flagged in client.get(f"/endpoints/host/db.{apex}/").content.decode()
