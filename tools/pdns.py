@@ -1,7 +1,8 @@
 """A real PowerDNS Authoritative server on loopback for tests, benches and demos.
 
-`start_pdns()` runs Debian's `pdns_server` (packages `pdns-server` and `pdns-backend-sqlite3`) in the
-foreground with its own config dir and a gsqlite3 database, on free ports for DNS (UDP and TCP) and the HTTP
+`start_pdns()` runs Debian's `pdns_server` (packages `pdns-server`, `pdns-backend-sqlite3`, and
+`pdns-backend-geoip` with `geoip-database` for LUA's country() and continent()) in the foreground with its own
+config dir and a gsqlite3 database, on free ports for DNS (UDP and TCP) and the HTTP
 API, with LUA records on and every cache off, so a change made through the API is what the next query sees
 (testinfra.md, section 3). Readiness has a deadline: the API answers and the DNS port answers a query. A
 server that does not come up raises `ServiceError` with its log tail (tests fail on it; they never skip).
@@ -41,6 +42,8 @@ import requests
 from tools.services import Service, ServiceError, _popen, _require, _wait, free_port
 
 SCHEMA = Path("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
+GEOIP_DATABASE = Path("/usr/share/GeoIP/GeoIP.dat")  # Debian's geoip-database: countries and continents
+GEOIP_BACKEND_GLOB = "*/pdns/libgeoipbackend.so"  # under /usr/lib, in the architecture's directory
 HOST = "127.0.0.1"
 HOST6 = "::1"
 # An rrset for the helpers: (name, type, ttl, contents). The name is a FQDN with a trailing dot, or relative
@@ -244,14 +247,28 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _config(
-    workdir: Path, db: Path, dns_port: int, api_port: int, api_key: str, shuffle: bool, ipv6: bool
+    workdir: Path,
+    db: Path,
+    dns_port: int,
+    api_port: int,
+    api_key: str,
+    shuffle: bool,
+    ipv6: bool,
+    geoip: bool = True,
 ) -> str:
+    geo = [
+        # the GeoIP backend beside the records: LUA's country() and continent() look addresses up in it
+        # (Debian's geoip-database); it serves no zone of its own (an empty zones file)
+        f"geoip-database-files={GEOIP_DATABASE}",
+        f"geoip-zones-file={workdir / 'geoip-zones.yaml'}",
+    ]
     return "\n".join(
         [
             # PowerDNS shuffles the records of an answer by default (round robin); no-shuffle keeps one order
             f"no-shuffle={'off' if shuffle else 'on'}",
-            "launch=gsqlite3",
+            "launch=gsqlite3,geoip" if geoip else "launch=gsqlite3",
             f"gsqlite3-database={db}",
+            *(geo if geoip else []),
             f"local-address={HOST}, {HOST6}" if ipv6 else f"local-address={HOST}",
             f"local-port={dns_port}",
             f"socket-dir={workdir}",  # control socket; the default /run/pdns is not ours
@@ -297,6 +314,7 @@ def start_pdns(
     api_key: str | None = None,
     detach: bool = False,
     wait: bool = True,
+    geoip: bool = True,
 ) -> PdnsServer:
     """Start pdns_server on loopback and wait until its API and its DNS port answer.
 
@@ -308,12 +326,19 @@ def start_pdns(
     database an earlier start left there. `dns_port`, `api_port` and `api_key` are used when given, each
     port only while it is free (else a free one; the server's fields say which it got). `detach`: a session
     of its own, so a Ctrl-C in make up's terminal reaches only the supervisor, which stops it in order.
-    `wait=False` returns once the process is started; `wait_ready()` waits for it later.
+    `wait=False` returns once the process is started; `wait_ready()` waits for it later. `geoip=False`
+    runs without the GeoIP backend (a server that cannot answer geolocation, for tests).
     Raises `ServiceError` with the log tail if the server does not come up.
     """
     binary = _require("pdns_server", "pdns-server")
     if not SCHEMA.exists():
         raise ServiceError(f"{SCHEMA} is missing: install the Debian package 'pdns-backend-sqlite3'.")
+    if geoip and not GEOIP_DATABASE.exists():
+        raise ServiceError(f"{GEOIP_DATABASE} is missing: install the Debian package 'geoip-database'.")
+    if geoip and not any(Path("/usr/lib").glob(GEOIP_BACKEND_GLOB)):
+        raise ServiceError(
+            "PowerDNS's GeoIP backend is missing: install the Debian package 'pdns-backend-geoip'."
+        )
     if keep and workdir is None:
         raise ValueError("keep=True keeps the database of a workdir: give one")
     owns = workdir is None
@@ -333,7 +358,10 @@ def start_pdns(
         while api_port == dns_port:
             api_port = free_port()
     api_key = api_key or secrets.token_hex(16)
-    _write_private(workdir / "pdns.conf", _config(workdir, db, dns_port, api_port, api_key, shuffle, ipv6))
+    (workdir / "geoip-zones.yaml").write_text("domains: []\n")
+    _write_private(
+        workdir / "pdns.conf", _config(workdir, db, dns_port, api_port, api_key, shuffle, ipv6, geoip)
+    )
     log_path = workdir / "pdns.log"
     cmd = [binary, f"--config-dir={workdir}"]
     svc = Service(

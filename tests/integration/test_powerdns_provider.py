@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import dns.edns
 import dns.message
 import dns.query
 import pytest
@@ -286,3 +287,52 @@ def test_a_wrong_api_key_or_a_dead_server_is_a_clear_error(pdns: PdnsServer, zon
     with pytest.raises(ProviderError, match="not found"):
         good.list_record_sets("no-such-zone.test.")
     assert zone.name in [z.name for z in good.list_zones()]
+
+
+def ask_from(server: PdnsServer, name: str, subnet: str) -> list[str]:
+    """The answer to a resolver whose client is in `subnet` (EDNS Client Subnet, as public resolvers send)."""
+    query = dns.message.make_query(name, "A", use_edns=0, options=[dns.edns.ECSOption.from_text(subnet)])
+    resp = dns.query.udp(query, "127.0.0.1", port=server.dns_port, timeout=2)
+    return sorted(str(rd) for rrset in resp.answer for rd in rrset)
+
+
+def test_geolocation_answers_by_country_then_continent_then_default(
+    pdns: PdnsServer, provider: PowerDNSProvider, zone: TestZone
+) -> None:
+    desired = [
+        ep(zone, "shop", ["10.0.0.1"], sid="us", cluster="eks", geolocation_country_code="US"),
+        ep(zone, "shop", ["10.0.0.2"], sid="eu", cluster="rke2", geolocation_continent_code="EU"),
+        ep(zone, "shop", ["10.0.0.9"], sid="rest", cluster="k3s", geolocation_country_code="*"),
+    ]
+    reconcile(provider, zone, desired)
+    assert compute_plan(desired, current(provider, zone), config(zone)).is_empty
+    shop = zone.fqdn("shop")
+    # Debian's GeoIP country database: 8.8.8.0/24 is in the US, 81.2.69.0/24 in Great Britain (Europe),
+    # 1.1.1.0/24 in Australia (neither: the default location)
+    assert ask_from(pdns, shop, "8.8.8.0/24") == ["10.0.0.1"]
+    assert ask_from(pdns, shop, "81.2.69.0/24") == ["10.0.0.2"]
+    assert ask_from(pdns, shop, "1.1.1.0/24") == ["10.0.0.9"]
+
+
+def test_geolocation_on_a_server_without_the_geoip_backend_is_refused_with_a_sentence() -> None:
+    from tests.fixtures.dns import new_zone_name
+    from tools.pdns import start_pdns
+
+    server = start_pdns(geoip=False)
+    try:
+        zone = TestZone(new_zone_name(), [server])
+        server.create_zone(zone.name)
+        plain = PowerDNSProvider(f"http://127.0.0.1:{server.api_port}", server.api_key)
+        desired = [
+            ep(zone, "shop", ["10.0.0.1"], sid="us", geolocation_country_code="US"),
+            ep(zone, "www", ["10.0.0.3"]),
+        ]
+        plan = compute_plan(desired, current(plain, zone), config(zone))
+        result = plain.apply(zone.name, [ChangeGroupInput(i, g.changes) for i, g in enumerate(plan.groups)])
+        [(index, message)] = result.failed.items()
+        assert plan.groups[index].name == zone.fqdn("shop")
+        assert "needs PowerDNS's GeoIP backend, which this server does not run" in message
+        assert ask(server, zone.fqdn("www")) == ["10.0.0.3"]  # the other group is applied
+        assert rrset(server, zone, zone.fqdn("shop"), "LUA") is None
+    finally:
+        server.stop()
