@@ -233,18 +233,17 @@ class Up:
             )
             self._start_pdns()
             self._start_standin()
-            # Both zones are registered side by side (a Django start each), before the clusters: discovery
-            # then finds the zones that hold the names it reports and plans them at once.
-            self.start_step("register_demo_zone", self.moto.url)
+            # Both zones in one command (one Django start on the way to ready), before the clusters:
+            # discovery then finds the zones that hold the names it reports and plans them at once.
             self.start_step(
-                "register_demo_pdns",
+                "register_demo_zone",
+                self.moto.url,
+                "--powerdns",
                 f"http://127.0.0.1:{self.pdns.api_port}",
-                "--dns",
+                "--powerdns-dns",
                 f"127.0.0.1:{self.pdns.dns_port}",
-                "--zone",
-                INTERNAL_ZONE,
             )
-            self._start_pages()
+            self._start_pages()  # while it runs
             yield from self.wait_steps()
             yield from self._wait_clusters(state)
             embedded.write_demo_status(status, "starting", "Registering the demo clusters")

@@ -474,8 +474,18 @@ def test_the_demo_powerdns_zone_is_private_reviewed_and_served_by_a_real_nameser
 def test_the_dashboard_still_leads_from_app_example_com_to_example_com_beside_dc_internal(
     client, carol, data_dir, demo_pdns, route53, moto_service, run_jobs
 ):
-    _register_demo_zone(moto_service.url)
-    _register_demo_pdns(demo_pdns)
+    # As make up registers them: both demo zones in one command.
+    out = io.StringIO()
+    call_command(
+        "register_demo_zone",
+        moto_service.url,
+        "--powerdns",
+        f"http://127.0.0.1:{demo_pdns.api_port}",
+        "--powerdns-dns",
+        f"127.0.0.1:{demo_pdns.dns_port}",
+        stdout=out,
+    )
+    assert "Demo zone example.com" in out.getvalue() and "Demo zone dc.internal" in out.getvalue()
     run_jobs()
     embedded.record_ports(data_dir, **{**embedded.recorded_ports(data_dir), "demo_http": 18080})
     write_demo_status(data_dir, "ready", "The demo is running")

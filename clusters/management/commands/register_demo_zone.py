@@ -1,10 +1,15 @@
-"""Create example.com in a local Route53 stand-in (moto) and import it, for `DNSPORTAL_DEMO=1 make up`."""
+"""Create example.com in a local Route53 stand-in (moto) and import it, for `DNSPORTAL_DEMO=1 make up`.
+
+With `--powerdns API_URL --powerdns-dns HOST:PORT` it registers the demo's PowerDNS and its zone as well
+(`register_demo_pdns`), in the same process: make up registers both demo zones with one Django start.
+"""
 
 from pathlib import Path
 
 import boto3
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dnsportal.embedded import DEMO_REMOVED_FILE, demo_removed
 from dnsportal.queue import enqueue
@@ -21,8 +26,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("endpoint")
         parser.add_argument("--zone", default="example.com")
+        parser.add_argument("--powerdns", metavar="API_URL", help="also register_demo_pdns API_URL")
+        parser.add_argument("--powerdns-dns", metavar="HOST:PORT", help="its --dns")
 
-    def handle(self, *args, endpoint: str, zone: str, **options) -> None:
+    def handle(
+        self, *args, endpoint: str, zone: str, powerdns: str | None, powerdns_dns: str | None, **options
+    ) -> None:
+        if bool(powerdns) != bool(powerdns_dns):
+            raise CommandError("--powerdns and --powerdns-dns go together.")
         if demo_removed(Path(settings.DATA_DIR)):
             marker = Path(settings.DATA_DIR) / DEMO_REMOVED_FILE
             self.stdout.write(
@@ -63,3 +74,5 @@ class Command(BaseCommand):
         enqueue("account_import_zones", account_id=account.id)
         # Imported with the defaults: every change set waits for a second person, as a demo should show.
         self.stdout.write(f"Demo zone {zone} in the Route53 stand-in at {endpoint}; importing it.")
+        if powerdns:
+            call_command("register_demo_pdns", powerdns, "--dns", powerdns_dns, stdout=self.stdout)
