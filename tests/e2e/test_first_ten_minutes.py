@@ -106,6 +106,9 @@ def test_the_first_ten_minutes(up: MakeUp, page: Page, shots: Path) -> None:
     login(page, up, "admin")
     # The clusters, healthy and told apart by their distribution.
     reload_until(page, up.url + "/", lambda p: p.locator("span.health.healthy").count() == 3)
+    # what to try, in the order of this story
+    expect(page.locator("#demo-banner")).to_contain_text('"Measure the split" and "Probe over HTTP"')
+    expect(page.locator("#demo-banner")).to_contain_text('"Edit the traffic policy": make it 80/20')
     shot(page, shots, "01-dashboard")
     page.goto(up.url + "/clusters/")
     expect(page.locator("td span.health.healthy")).to_have_count(3)
