@@ -90,6 +90,15 @@ def service_annotations(up: MakeUp, cluster: str) -> dict[str, str]:
     raise AssertionError(f"no Service in {cluster} publishes {NAME}")
 
 
+def measure_until(page: Page, up: MakeUp, button: str, box: str, split: str, seconds: float = 60) -> str:
+    """`measure` until the verdict is "consistent with <split>": a right split fails a test at 1 % once in a
+    hundred runs, and right after a change the first measurement may still see the old answers."""
+    deadline = time.monotonic() + seconds
+    while f"consistent with {split}" not in (verdict := measure(page, up, button, box)):
+        assert time.monotonic() < deadline, verdict
+    return verdict
+
+
 def measure(page: Page, up: MakeUp, button: str, box: str) -> str:
     """Press "Measure the split" or "Probe over HTTP" on the hostname page; the verdict once it is there."""
     page.goto(f"{up.url}/endpoints/host/{NAME}/")
@@ -151,11 +160,9 @@ def test_the_first_ten_minutes(up: MakeUp, page: Page, shots: Path) -> None:
     shot(page, shots, "05-verified")
 
     # Round robin across the two clusters, measured in DNS answers and in HTTP requests.
-    dns_verdict = measure(page, up, "Measure the split", "distribution")
-    assert "consistent with 50/50" in dns_verdict, dns_verdict
+    measure_until(page, up, "Measure the split", "distribution", "50/50")
     shot(page, shots, "06-split-round-robin")
-    http_verdict = measure(page, up, "Probe over HTTP", "probe")
-    assert "consistent with 50/50" in http_verdict, http_verdict
+    measure_until(page, up, "Probe over HTTP", "probe", "50/50")
     shot(page, shots, "07-probe-round-robin")
 
     # 80/20 in the editor, proposed for review.
@@ -189,13 +196,8 @@ def test_the_first_ten_minutes(up: MakeUp, page: Page, shots: Path) -> None:
 
     # The measured split, close to 80/20, in DNS answers and in HTTP requests.
     login(page, up, "admin")
-    deadline = time.monotonic() + 60
-    while "consistent with 80/20" not in (
-        dns_verdict := measure(page, up, "Measure the split", "distribution")
-    ):
-        assert time.monotonic() < deadline, dns_verdict
+    measure_until(page, up, "Measure the split", "distribution", "80/20")
     shot(page, shots, "10-split-80-20")
-    http_verdict = measure(page, up, "Probe over HTTP", "probe")
-    assert "consistent with 80/20" in http_verdict, http_verdict
+    measure_until(page, up, "Probe over HTTP", "probe", "80/20")
     shot(page, shots, "11-probe-80-20")
     assert len(list(shots.glob("*.png"))) == 11

@@ -330,8 +330,12 @@ def test_two_make_ups_side_by_side_each_run_their_own_redis_and_postgresql():
 
         for up, port in zip(ups, ports, strict=True):
             assert requests.get(f"{up.url}/readyz", timeout=5).status_code == 200
-            # Exactly one worker on each Redis: its own, not the other checkout's.
+            # Exactly one worker on each Redis: its own, not the other checkout's. The worker registers
+            # itself once it has started, which on a busy machine can be after the portal answers.
             client = redis.Redis(port=int(port["redis"]))
+            deadline = time.monotonic() + 30
+            while not client.smembers("rq:workers") and time.monotonic() < deadline:
+                time.sleep(0.2)
             assert len(client.smembers("rq:workers")) == 1
             client.close()
         # Logs are readable text on a terminal, JSON lines otherwise.

@@ -611,6 +611,9 @@ def test_the_demo_pages_name_their_cluster_on_one_port_8080_or_another(data_dir)
 @contextlib.contextmanager
 def _8080_taken() -> Iterator[None]:
     with socket.socket() as blocker:
+        # as a server binds (SO_REUSEADDR): connections of earlier tests to that port may linger in TIME_WAIT,
+        # which would refuse a plain bind and leave the port to the page servers, which bind like this
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             blocker.bind(("127.0.0.3", DEMO_HTTP_PORT))
             blocker.listen()
