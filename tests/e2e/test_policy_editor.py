@@ -148,8 +148,14 @@ def test_an_operator_splits_a_name_80_20_and_route53_follows_after_approval(
         (f"{NAME}.", "k3s-edge"): {"values": [IPS["k3s-edge"]], "Weight": 20},
     }
     wait_for(lambda: rrsets(route53, zone) == want, timeout=60, what="the weighted record sets in Route53")
-    proposal.refresh_from_db()
-    assert proposal.changeset is not None and proposal.changeset.status == ChangeSet.Status.APPLIED
+
+    def applied() -> bool:
+        # Route53 shows the records as soon as they are sent; the change set is "applied" once the worker
+        # has seen them in sync and stored the zone's state, a moment later on a busy machine
+        proposal.refresh_from_db()
+        return proposal.changeset is not None and proposal.changeset.status == ChangeSet.Status.APPLIED
+
+    wait_for(applied, timeout=30, what="the proposal's change set applied")
     assert proposal.changeset.approved_by.username == "bob"
     expect(page.locator("#proposal-live")).to_contain_text(
         f"change set #{proposal.changeset_id}", timeout=15_000
