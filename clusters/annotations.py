@@ -6,9 +6,12 @@ either version, so it reads **both**. When one object carries the same key under
 (`external-dns.kubernetes.io/`) wins: it is the one current ExternalDNS reads, and an object that has it was
 edited for the newer version. A differing alpha value is then reported as a warning, never silently.
 
-Where ExternalDNS logs a malformed value and carries on (a ttl of "abc" becomes "not configured", a weight of
-"abc" becomes 0), the portal refuses the object with a message naming the annotation and the value, so the
-mistake is seen before it reaches DNS. Facts: shared/reference/external-dns.md section 1.
+Where ExternalDNS logs a malformed value and carries on, the portal does the same and shows a warning naming
+the annotation and the value on the object: a ttl of "abc" or "-5" publishes with the TTL not configured.
+Refusing the object instead would delete records ExternalDNS keeps, which a team moving off ExternalDNS must
+never see (the real ExternalDNS is the oracle: tests/integration/test_external_dns_oracle.py). Other
+malformed values (a weight of "abc", which ExternalDNS turns into 0) are still refused with a message; the
+oracle decides them one by one. Facts: shared/reference/external-dns.md section 1.
 
 Pure: no Django, boto3 or Kubernetes import.
 """
@@ -474,16 +477,28 @@ def parse_annotations(annotations: Mapping[str, str] | None, *, what: str) -> Pa
         targets, problems = _targets(a, what)
         errors.extend(problems)
     if (a := found.get(TTL)) is not None:
-        # ExternalDNS logs a warning and treats the TTL as not configured; the portal refuses the object.
+        # ExternalDNS logs a warning and publishes with the TTL not configured (getTTLFromAnnotations); so
+        # does the portal, with the warning on the object: refusing the object would delete records that
+        # ExternalDNS keeps (tests/integration/test_external_dns_oracle.py).
+        reason = ""
         try:
             seconds = parse_ttl_seconds(a.value)
         except ValueError as exc:
-            bad(a, str(exc))
+            reason = str(exc)
         else:
             if TTL_MIN <= seconds <= TTL_MAX:
                 ttl = seconds
             else:
-                bad(a, f"`{a.value}` is {seconds} seconds; a TTL is from {TTL_MIN} to {TTL_MAX} seconds")
+                reason = f"`{a.value}` is {seconds} seconds; a TTL is from {TTL_MIN} to {TTL_MAX} seconds"
+        if reason:
+            warnings.append(
+                Problem(
+                    f"annotation `{a.key}` on {what}: {reason}; published with the zone's default TTL, as "
+                    "ExternalDNS does",
+                    annotation=a.key,
+                    value=a.value,
+                )
+            )
     access = ""
     if (a := found.get(ACCESS)) is not None:
         # ExternalDNS treats any other value like no annotation; a typo ("Public") would publish other

@@ -128,10 +128,23 @@ def test_a_malformed_annotation_fails_only_its_object(root, kube_clusters, kube_
         api,
         kube_namespace,
         "bad",
-        {f"{PREFIX}hostname": "bad.example.com", f"{PREFIX}ttl": "abc"},
+        # a weight Route53 would refuse: the object publishes nothing until it is fixed
+        {
+            f"{PREFIX}hostname": "bad.example.com",
+            f"{PREFIX}set-identifier": "a",
+            f"{PREFIX}aws-weight": "300",
+        },
         "203.0.113.20",
     )
     lb_service(api, kube_namespace, "good", {f"{PREFIX}hostname": "good.example.com"}, "203.0.113.21")
+    # a TTL ExternalDNS would warn about and leave unset: published, with the warning on the object
+    lb_service(
+        api,
+        kube_namespace,
+        "ttl",
+        {f"{PREFIX}hostname": "ttl.example.com", f"{PREFIX}ttl": "abc"},
+        "203.0.113.22",
+    )
     watcher(cluster)
     wait_for(lambda: endpoint(cluster, "good.example.com"), what="the good Service's endpoint")
     bad = wait_for(
@@ -139,7 +152,10 @@ def test_a_malformed_annotation_fails_only_its_object(root, kube_clusters, kube_
     )
     assert endpoint(cluster, "bad.example.com") is None
     assert len(bad.errors) == 1
-    assert f"{PREFIX}ttl" in bad.errors[0] and "abc" in bad.errors[0]
+    assert f"{PREFIX}aws-weight" in bad.errors[0] and "300" in bad.errors[0]
+    assert wait_for(lambda: endpoint(cluster, "ttl.example.com"), what="the malformed TTL's endpoint")
+    warned = DiscoveredObject.objects.get(cluster=cluster, name="ttl")
+    assert not warned.errors and any(f"{PREFIX}ttl" in w and "abc" in w for w in warned.warnings)
 
 
 def test_an_unreachable_cluster_is_stale_keeps_its_endpoints_and_resumes(

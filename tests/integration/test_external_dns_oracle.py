@@ -3,7 +3,8 @@ module, run `--once`) and the portal publish into two hosted zones of the same n
 stand-in, with the same owner id and TXT settings; the two zones must be equal record for record, TXT
 ownership records included.
 
-This is the first, hand-written slice of the differential test: the common object shapes. The generated
+This is the first, hand-written slice of the differential test: the common object shapes, and malformed TTLs
+(ExternalDNS publishes them with the TTL not configured, and so must the portal). The generated
 one (hundreds of objects, every annotation with valid, edge and malformed values) grows from it.
 """
 
@@ -97,7 +98,14 @@ def test_the_portal_publishes_what_external_dns_publishes_from_the_same_objects(
     weighted = {f"{ALPHA}hostname": f"w.{ZONE}", f"{ALPHA}set-identifier": "blue", f"{ALPHA}aws-weight": "80"}
     _service(api, ns, "weighted", weighted, ips=["203.0.113.13"])
     _service(api, ns, "cname", {f"{ALPHA}hostname": f"c.{ZONE}"}, hostnames=["lb-1.example.net"])
-    _ingress(api, ns, "shop", [f"shop.{ZONE}", f"www.shop.{ZONE}"], {}, ips=["203.0.113.20"])
+    # Malformed TTLs: ExternalDNS warns and publishes with the TTL unset; the portal must not drop them.
+    for name, ttl in (("badttl", "abc"), ("negttl", "-5"), ("minute", "1m")):
+        _service(
+            api, ns, name, {f"{ALPHA}hostname": f"{name}.{ZONE}", f"{ALPHA}ttl": ttl}, ips=["203.0.113.30"]
+        )
+    _ingress(
+        api, ns, "shop", [f"shop.{ZONE}", f"www.shop.{ZONE}"], {f"{ALPHA}ttl": "x"}, ips=["203.0.113.20"]
+    )
     _ingress(
         api, ns, "annotated", [f"rule.{ZONE}"], {f"{ALPHA}hostname": f"extra.{ZONE}"}, ips=["203.0.113.21"]
     )

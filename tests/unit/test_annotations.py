@@ -171,7 +171,6 @@ WHAT = "Service `shop/web`"
         ({A + "aws-health-check-id": "hc-123"}, "is not a Route53 health check id"),
         ({A + "set-identifier": "x" * 129}, "129 characters long; Route53 allows 128"),
         ({A + "endpoints-type": "PodIP"}, "`PodIP` is not NodeExternalIP or HostIP"),
-        ({A + "ttl": "3000000000"}, "a TTL is from 1 to 2147483647 seconds"),
         ({A + "hostname": "ok.example.com,bad_host!.example.com"}, "is not a DNS name"),
     ],
 )
@@ -182,6 +181,24 @@ def test_malformed_values_are_errors_naming_the_annotation(annotations: dict[str
     assert err.annotation in annotations and err.value == annotations[err.annotation]
     assert err.message.startswith(f"annotation `{err.annotation}` on {WHAT}: ")
     assert error in err.message
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("3000000000", "a TTL is from 1 to 2147483647 seconds"),
+        ("-5", "a TTL is from 1"),
+        ("abc", "is not a TTL"),
+    ],
+)
+def test_a_malformed_ttl_is_a_warning_and_the_ttl_stays_unset_as_in_external_dns(
+    value: str, reason: str
+) -> None:
+    pa = parse_annotations({A + "hostname": "x.example.com", A + "ttl": value}, what=WHAT)
+    assert pa.errors == () and pa.ttl == 0 and pa.hostnames == ("x.example.com",)
+    [warning] = pa.warnings
+    assert warning.annotation == A + "ttl" and warning.value == value
+    assert reason in warning.message and "published with the zone's default TTL" in warning.message
 
 
 def test_well_formed_routing_annotations_become_sorted_properties() -> None:

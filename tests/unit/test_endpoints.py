@@ -264,19 +264,23 @@ CASES = [
         ("web.example.com A 203.0.113.10 ttl=1",),
     ),
     C(
-        "ttl-abc-is-an-error",
+        # ExternalDNS publishes with the TTL not configured and a warning; so does the portal
+        "ttl-abc-is-a-warning",
         svc(ann={**H, A + "ttl": "abc"}, lb=LB),
-        errors=(f"`{A}ttl` on Service `shop/web`: `abc`",),
+        ("web.example.com A 203.0.113.10",),
+        warnings=(f"`{A}ttl` on Service `shop/web`: `abc`",),
     ),
     C(
-        "ttl-zero-is-an-error",
+        "ttl-zero-is-a-warning",
         svc(ann={**H, A + "ttl": "0"}, lb=LB),
-        errors=("from 1 to 2147483647 seconds",),
+        ("web.example.com A 203.0.113.10",),
+        warnings=("from 1 to 2147483647 seconds",),
     ),
     C(
-        "ttl-below-a-second-is-an-error",
+        "ttl-below-a-second-is-a-warning",
         svc(ann={**H, A + "ttl": "500ms"}, lb=LB),
-        errors=("`500ms` is 0 seconds",),
+        ("web.example.com A 203.0.113.10",),
+        warnings=("`500ms` is 0 seconds",),
     ),
     # --- routing and aws-* properties
     C(
@@ -789,7 +793,7 @@ def test_malformed_annotation_message_is_in_the_house_style() -> None:
 
 def test_one_malformed_object_does_not_stop_the_others() -> None:
     good = svc(ann=H, lb=LB, name="good")
-    bad = svc(ann={**H, A + "ttl": "abc"}, lb=LB, name="bad")
+    bad = svc(ann={**H, A + "aws-weight": "300", A + "set-identifier": "a"}, lb=LB, name="bad")
     results = compute_endpoints([bad, good, ing()])
     assert [r.resource for r in results] == ["service/shop/bad", "service/shop/good", "ingress/shop/web"]
     assert results[0].errors and not results[0].endpoints
