@@ -22,17 +22,9 @@ SRC="$HERE/src"
 SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
 FORCE="${1:-}"
 
-GO="$(command -v go || true)"
-if [[ -z "$GO" && -x /usr/local/go/bin/go ]]; then
-    GO=/usr/local/go/bin/go
-fi
-if [[ -z "$GO" ]]; then
-    echo "build.sh: no 'go' on PATH and none at /usr/local/go/bin/go; install Go >= 1.26" >&2
-    exit 2
-fi
+# shellcheck source=../go_build.sh
+source "$HERE/../go_build.sh"
 export GOTOOLCHAIN=local  # the machine's Go; v0.21.0 needs no newer one
-
-mkdir -p "$BIN"
 
 stamp() {
     { echo "$VERSION"; "$GO" env GOVERSION; cat "$SELF"; } | sha256sum | cut -d' ' -f1
@@ -42,14 +34,7 @@ up_to_date() {
     [[ -x "$BIN/external-dns" && -f "$BIN/.stamp" ]] && [[ "$(cat "$BIN/.stamp")" == "$(stamp)" ]]
 }
 
-if [[ "$FORCE" != "--force" ]] && up_to_date; then
-    exit 0
-fi
-exec 9>"$BIN/.lock"
-flock 9
-if [[ "$FORCE" != "--force" ]] && up_to_date; then
-    exit 0
-fi
+exit_if_current
 
 echo "build.sh: building ExternalDNS $VERSION into $BIN (a first build takes minutes)" >&2
 DIR="$("$GO" mod download -json "sigs.k8s.io/external-dns@$VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"

@@ -15,17 +15,8 @@ BIN="$HERE/bin"
 SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
 FORCE="${1:-}"
 
-# The machine's Go lives in /usr/local/go; a developer's PATH may not include it.
-GO="$(command -v go || true)"
-if [[ -z "$GO" && -x /usr/local/go/bin/go ]]; then
-    GO=/usr/local/go/bin/go
-fi
-if [[ -z "$GO" ]]; then
-    echo "build.sh: no 'go' on PATH and none at /usr/local/go/bin/go; install Go >= 1.26" >&2
-    exit 2
-fi
-
-mkdir -p "$BIN"
+# shellcheck source=../go_build.sh
+source "$HERE/../go_build.sh"
 
 stamp() {
     {
@@ -39,17 +30,7 @@ up_to_date() {
         [[ "$(cat "$BIN/.stamp")" == "$(stamp)" ]]
 }
 
-if [[ "$FORCE" != "--force" ]] && up_to_date; then
-    exit 0
-fi
-
-# Several callers (make test, the Python launcher, a second terminal) may race; one builds, the others wait and
-# then find the stamp current.
-exec 9>"$BIN/.lock"
-flock 9
-if [[ "$FORCE" != "--force" ]] && up_to_date; then
-    exit 0
-fi
+exit_if_current
 
 cd "$MOD"
 K8S_VERSION="$("$GO" list -m -f '{{.Version}}' k8s.io/kubernetes)"
