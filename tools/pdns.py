@@ -15,7 +15,8 @@ file is new) and takes the ports and API key it is given, so the zones and the p
 across restarts; a port that is taken meanwhile is replaced by a free one (the caller records what it got).
 The API key is in the config file only, which is readable by its owner alone.
 
-CLI: `python -m tools.pdns` runs one in the foreground and prints its DNS port, API URL and key.
+CLI: `python -m tools.pdns` runs one in the foreground and prints its DNS port, API URL and the file
+that holds its API key (the key itself is a secret and is not printed).
 """
 
 from __future__ import annotations
@@ -395,7 +396,8 @@ def main(argv: list[str]) -> int:
     server = start_pdns()
     print(
         f"pdns ready in {time.monotonic() - started:.2f} s: DNS {HOST}:{server.dns_port} (UDP+TCP), "
-        f"API {server.api_url} (X-API-Key: {server.api_key}), pid {server.pid}; Ctrl-C stops it",
+        f"API {server.api_url} (X-API-Key: `api-key` in {server.workdir / 'pdns.conf'}), pid {server.pid}; "
+        "Ctrl-C stops it",
         flush=True,
     )
     try:
