@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from clusters.gitops import kustomize_patch, patch_file_name
 from dnsportal.errors import PortalError
 from dnsportal.roles import APPROVE, OPERATE, VIEW, has_role_perm, role_required
-from records import proposals, selectors_traffic
+from records import proposals, selectors_traffic, services
 from records.annotation_diff import AnnotationDiff, annotation_diff
 from records.chart import distribution_svg
 from records.forms_traffic import HC_FIELDS, KIND_HELP, EditorForms, apply_preset, error_slot
@@ -163,9 +163,7 @@ def _editor_context(
         "rows": rows,
         "err": named,
         "oob_slots": [Slot(error_slot(k), m) for k, m in slots.items() if k != "__all__"],
-        "kinds": [
-            (radio, KIND_HELP[radio.data["value"]]) for radio in forms.main["kind"] if radio.data["value"]
-        ],
+        "kinds": _kinds(forms, state),
         "chart": chart,
         "preview": preview,
         "cards": _cards_from_preview(state),
@@ -178,6 +176,23 @@ def _editor_context(
         "can_edit": has_role_perm(request.user, OPERATE),
         "now_rows": _now_rows(state.now),
     }
+
+
+def _kinds(forms: EditorForms, state: EditorState) -> list[tuple[Any, str, str]]:
+    """The routing policies to choose from, each with its help and, when the zone's provider cannot answer
+    it, why: that choice is disabled, unless the clusters carry it now (the page never drops what is there).
+    """
+    provider = services.provider_class(state.zone.account) if state.zone else None
+    out = []
+    for radio in forms.main["kind"]:
+        kind = radio.data["value"]
+        if not kind:
+            continue
+        problem = provider.routing_problem(kind) if provider else ""
+        if problem and not radio.data["selected"]:
+            radio.data["attrs"]["disabled"] = True
+        out.append((radio, KIND_HELP[kind], problem))
+    return out
 
 
 def _now_rows(policy: TrafficPolicy) -> list[tuple[str, str]]:

@@ -376,6 +376,11 @@ class Provider(ABC):
         """What is wrong with `spec` for this provider's health checks (Route53's rules by default)."""
         return spec.validate()
 
+    @classmethod
+    def routing_problem(cls, routing: str) -> str:
+        """Why this provider cannot answer a routing policy ("latency", ...) at all; "" when it can."""
+        return ""
+
     def check_access(self) -> str:
         """A cheap call proving the credentials work; returns a one-line description (account, zone count)."""
         zones = self.list_zones()

@@ -366,6 +366,10 @@ class PowerDNSProvider(Provider):
     # --- health checks: the URL ifurlup asks ------------------------------------------------------------
 
     @classmethod
+    def routing_problem(cls, routing: str) -> str:
+        return codec.LATENCY_REFUSED if routing == "latency" else ""
+
+    @classmethod
     def health_check_problems(cls, spec: HealthCheckSpec) -> list[SpecProblem]:
         """Route53's rules, but PowerDNS checks from inside the network (private addresses are fine), and
         only over HTTP or HTTPS."""

@@ -46,6 +46,7 @@ COMMENT_PREFIX = "dnsportal record sets v1: "
 LUA = "LUA"
 # Answered types a LUA record can stand for here (ifurlup answers addresses only: A and AAAA).
 LUA_TYPES = ("A", "AAAA", "CNAME")
+LATENCY_REFUSED = "PowerDNS has no latency-based routing (an AWS region measure); use weighted or failover."
 # Types whose content PowerDNS requires as absolute names (trailing dot).
 _NAME_VALUE_TYPES = frozenset({"CNAME", "NS", "PTR", "DNAME"})
 
@@ -140,7 +141,7 @@ def record_problem(rs: RecordSet) -> str:
             return "PowerDNS's geolocation answers (LUA country/continent) do not consult a health check."
         return ""
     if policy == "latency":
-        return "PowerDNS has no latency-based routing (an AWS region measure); use weighted or failover."
+        return LATENCY_REFUSED
     names = {
         "geoproximity": "geoproximity routing",
         "multivalue": "multivalue answer routing",

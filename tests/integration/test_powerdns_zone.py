@@ -4,6 +4,7 @@ Route53 (pages, jobs, change sets, audit). PowerDNS runs on loopback (tools/pdns
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -207,3 +208,25 @@ def test_private_addresses_are_flagged_only_where_the_name_is_public(client, roo
     assert flagged not in client.get(f"/endpoints/host/db.{apex}/").content.decode()  # internal zone
     Zone.objects.filter(id=zone.id).update(private=False)
     assert flagged in client.get(f"/endpoints/host/db.{apex}/").content.decode()
+
+
+def test_the_editor_does_not_offer_latency_routing_in_a_powerdns_zone(client, root, zone: Zone) -> None:
+    apex = zone.name.rstrip(".")
+    publish({f"ok.{apex}": "10.0.0.2"}, "rke2-dc1")
+    publish(
+        {f"near.{apex}": "10.0.0.1"}, "rke2-dc1", set_identifier="eu", properties={"aws/region": "eu-west-1"}
+    )
+    client.force_login(root)
+
+    def kind_input(page: str, kind: str) -> str:
+        found = re.search(rf'<input type="radio" name="kind" value="{kind}"[^>]*>', page)
+        assert found, page[:3000]
+        return found.group(0)
+
+    page = client.get(f"/endpoints/host/ok.{apex}/policy/").content.decode()
+    assert "disabled" in kind_input(page, "latency")
+    assert "disabled" not in kind_input(page, "weighted")
+    assert "PowerDNS has no latency-based routing" in page
+    # a name whose clusters ask for latency now keeps the choice: the page never drops what is there
+    page = client.get(f"/endpoints/host/near.{apex}/policy/").content.decode()
+    assert "disabled" not in kind_input(page, "latency") and "checked" in kind_input(page, "latency")
