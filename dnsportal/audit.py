@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -10,6 +12,19 @@ from django.db.models import Model
 
 from dnsportal.logging import job_id_var, request_id_var
 from dnsportal.models import AuditEntry
+
+
+@dataclass(frozen=True)
+class Channel:
+    """How the current request reached the portal, when not through its pages: the API, and which token."""
+
+    via: str = "api"
+    token_id: int | None = None
+    token_name: str = ""
+
+
+# Set by the API's views for the duration of a request; every audit row written meanwhile carries it.
+channel_var: ContextVar[Channel | None] = ContextVar("dnsportal_channel", default=None)
 
 
 def audit_record(
@@ -44,6 +59,9 @@ def audit_record(
         before=before,
         after=after,
         request_id=context_id,
+        via=channel.via if (channel := channel_var.get()) else "",
+        api_token_id=channel.token_id if channel else None,
+        api_token_name=channel.token_name if channel else "",
     )
 
 

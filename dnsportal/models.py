@@ -39,6 +39,10 @@ class AuditEntry(models.Model):
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # "api" when the write came through the REST API (with the token, when a token authenticated it).
+    via = models.CharField(max_length=8, blank=True)
+    api_token_id = models.PositiveBigIntegerField(null=True, blank=True)
+    api_token_name = models.CharField(max_length=100, blank=True)
 
     objects = AuditQuerySet.as_manager()
 

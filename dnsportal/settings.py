@@ -91,9 +91,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_rq",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "dnsportal.apps.PortalConfig",
     "clusters.apps.ClustersConfig",
     "records.apps.RecordsConfig",
+    "api.apps.ApiConfig",
 ]
 
 MIDDLEWARE = [
@@ -179,6 +184,49 @@ VERIFY_MAX_QUERIES = env_int("DNSPORTAL_VERIFY_MAX_QUERIES", 5000, minimum=100)
 DEMO = not PRODUCTION and env_bool("DNSPORTAL_DEMO", True)
 # The TXT owner id a newly imported zone gets; give each portal installation its own.
 DNSPORTAL_DEFAULT_OWNER_ID = env_str("DNSPORTAL_DEFAULT_OWNER_ID", "dnsportal")
+
+# The REST API (api/): personal tokens or the browser's session; one JSON error shape; cursor pagination.
+API_TOKEN_RATE = env_int("DNSPORTAL_API_TOKEN_RATE", 600, minimum=1)  # requests per token per minute
+API_MAX_WAIT_S = env_int("DNSPORTAL_API_MAX_WAIT_S", 60, minimum=0)  # longest ?wait= of a long poll
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.auth.TokenAuthentication",
+        "api.auth.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.RolePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttle.TokenRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Cursor",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "dnsportal API",
+    "DESCRIPTION": "Everything a person can do in the portal's pages, over HTTP, with the same rules.",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["api.permissions.SignedIn"],
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's own static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ClusterHealthEnum": "clusters.models.Cluster.Health",
+        "ProviderKindEnum": "records.models.ProviderAccount.Kind",
+        "VerificationKindEnum": "records.models.Verification.Kind",
+        "VerificationStatusEnum": "records.models.Verification.Status",
+        "ChangeSetStatusEnum": "records.models.ChangeSet.Status",
+        "ChangeStatusEnum": "records.models.Change.Status",
+        "ProposalStatusEnum": "records.models_traffic.PolicyProposal.Status",
+        "WriteStatusEnum": "records.models_traffic.PolicyObjectWrite.Status",
+        "JobStatusEnum": "dnsportal.models.JobRun.Status",
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -35,6 +35,8 @@ urlpatterns = [
     path("demo/status/", views.demo_status, name="demo-status"),
     path("demo/remove/", views.demo_remove, name="demo-remove"),
     path("demo/remove/confirm/", views.demo_remove_confirm, name="demo-remove-confirm"),
+    path("api/v1/", include("api.urls")),
+    path("account/", include("api.urls_pages")),
     path("clusters/", include("clusters.urls")),
     path("", include("records.urls")),
     path("rq/", include((rq_urlpatterns, "django_rq"))),

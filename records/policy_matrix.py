@@ -316,3 +316,16 @@ def _verdict(name: str, v: Verification) -> Verdict:
         message = "; ".join(d.get("message", "") for d in here)
         return Verdict(v.id, status, label, "zone check", v.started_at, message)
     return Verdict(v.id, status, label, "zone check", v.started_at, v.message)
+
+
+def hostname_row(name: str) -> MatrixRow | None:
+    """One hostname's row (as the Policies page shows it), or None when no cluster serves it."""
+    from clusters.models import Cluster
+
+    if not Endpoint.objects.filter(dns_name=name).exists():
+        return None
+    columns = ("id", "name", "enabled", "is_stale", "stale_since", "last_sync_error")
+    clusters = list(
+        Cluster.objects.filter(endpoints__dns_name=name).distinct().only(*columns).order_by("name")
+    )
+    return _rows([name], clusters, list(Zone.objects.order_by("name")), None)[0]

@@ -1,6 +1,7 @@
 import pytest
 
 pytest_plugins = [
+    "tests.fixtures.api",
     "tests.fixtures.browser",
     "tests.fixtures.dns",
     "tests.fixtures.faultproxy",

@@ -1,0 +1,51 @@
+"""/api/v1/: the resources, the OpenAPI 3.1 schema, Swagger UI and Redoc (from drf-spectacular-sidecar's own
+static files: no CDN)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from api.clusters import ClusterViewSet
+from api.endpoints import EndpointViewSet, HostnameViewSet
+from api.logs import AuditViewSet, JobViewSet, TokenViewSet
+from api.reviews import ChangeSetViewSet, ProposalViewSet
+from api.zones import AccountViewSet, RecordViewSet, VerificationViewSet, ZoneViewSet
+
+router = SimpleRouter()
+router.register("clusters", ClusterViewSet, basename="cluster")
+router.register("endpoints", EndpointViewSet, basename="endpoint")
+router.register("hostnames", HostnameViewSet, basename="hostname")
+router.register("accounts", AccountViewSet, basename="account")
+router.register("zones", ZoneViewSet, basename="zone")
+router.register("records", RecordViewSet, basename="record")
+router.register("changesets", ChangeSetViewSet, basename="changeset")
+router.register("proposals", ProposalViewSet, basename="proposal")
+router.register("verifications", VerificationViewSet, basename="verification")
+router.register("audit", AuditViewSet, basename="audit")
+router.register("jobs", JobViewSet, basename="job")
+router.register("tokens", TokenViewSet, basename="token")
+
+app_name = "api"
+urlpatterns = [
+    *router.urls,
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="swagger-ui"),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html"),
+        name="redoc",
+    ),
+]
+
+
+def _no_login_redirect(patterns: list[URLPattern | URLResolver]) -> None:
+    # The API answers 401 in its own JSON shape (a token is checked by the view, after the middleware): the
+    # pages' LoginRequiredMiddleware must not redirect API clients to the login form.
+    for p in patterns:
+        if isinstance(p, URLPattern):
+            p.callback.login_required = False  # type: ignore[attr-defined]
+
+
+_no_login_redirect(urlpatterns)
