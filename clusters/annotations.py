@@ -9,9 +9,12 @@ edited for the newer version. A differing alpha value is then reported as a warn
 Where ExternalDNS logs a malformed value and carries on, the portal does the same and shows a warning naming
 the annotation and the value on the object: a ttl of "abc" or "-5" publishes with the TTL not configured.
 Refusing the object instead would delete records ExternalDNS keeps, which a team moving off ExternalDNS must
-never see (the real ExternalDNS is the oracle: tests/integration/test_external_dns_oracle.py). Other
-malformed values (a weight of "abc", which ExternalDNS turns into 0) are still refused with a message; the
-oracle decides them one by one. Facts: shared/reference/external-dns.md section 1.
+never see (the real ExternalDNS is the oracle: tests/integration/test_external_dns_differential.py). So a
+weight of "heavy" publishes weight 0, an `access` of "Public" reads as no annotation, an `evaluate-target-
+health` of "yes" as false, and a host name that cannot be a record name is skipped while the object's other
+names publish, each with a warning. Only values Route53 itself refuses (a weight of 300, failover `primary`)
+stop the object, with an error: ExternalDNS would send them and fail. Facts: shared/reference/external-dns.md
+section 1.
 
 Pure: no Django, boto3 or Kubernetes import.
 """
@@ -110,7 +113,6 @@ _KNOWN_AWS_KEYS = _ROUTING_KEYS | {
     "hosted-zone-id",
 }
 
-_INT = re.compile(r"[0-9]+")
 _SIGNED_INT = re.compile(r"[-+]?[0-9]+")
 _SUBDIVISION = re.compile(r"[A-Z0-9]{1,3}")
 # Route53's GeoProximityLocation.Coordinates patterns: at most two decimals.
@@ -351,14 +353,20 @@ class ParsedAnnotations:
     warnings: tuple[Problem, ...] = ()
 
 
-def _hostnames(a: Annotation, what: str, errors: list[Problem]) -> tuple[str, ...]:
+def _hostnames(a: Annotation, what: str, warnings: list[Problem]) -> tuple[str, ...]:
     out: list[str] = []
     for raw in split_hostnames(a.value):
         name = raw.lower()
         reason = check_dns_name(name)
         if reason:
-            errors.append(
-                Problem(f"annotation `{a.key}` on {what}: {reason}", annotation=a.key, value=a.value)
+            # ExternalDNS skips such a name (NewEndpoint refuses a label over 63 characters) and publishes the
+            # object's other names: refusing the whole object would delete records ExternalDNS keeps.
+            warnings.append(
+                Problem(
+                    f"annotation `{a.key}` on {what}: {reason}; that name is not published, the others are",
+                    annotation=a.key,
+                    value=a.value,
+                )
             )
             continue
         if name not in out:
@@ -407,7 +415,8 @@ def _check_aws(rest: str, value: str) -> str | None:
     """Why an `aws-<rest>` value would be refused by Route53 (or does not mean what it says), or None."""
     v = value
     if rest == "weight":
-        if not _INT.fullmatch(v) or int(v) > MAX_WEIGHT:
+        # only reached with a value Go's ParseInt reads (see _lenient): Route53 refuses it out of range
+        if not 0 <= go_parse_int(v) <= MAX_WEIGHT:
             return f"`{v}` is not an integer from 0 to {MAX_WEIGHT}"
     elif rest == "failover":
         if v not in FAILOVER_VALUES:
@@ -425,7 +434,7 @@ def _check_aws(rest: str, value: str) -> str | None:
         if not _SUBDIVISION.fullmatch(v):
             return f"`{v}` is not a subdivision code (1-3 upper-case letters or digits, like CA)"
     elif rest == "geoproximity-bias":
-        if not _SIGNED_INT.fullmatch(v) or not MIN_BIAS <= int(v) <= MAX_BIAS:
+        if not MIN_BIAS <= go_parse_int(v) <= MAX_BIAS:
             return f"`{v}` is not an integer from {MIN_BIAS} to {MAX_BIAS}"
     elif rest == "geoproximity-coordinates":
         lat, comma, lon = v.partition(",")
@@ -437,12 +446,37 @@ def _check_aws(rest: str, value: str) -> str | None:
             or not -180 <= float(lon) <= 180
         ):
             return f"`{v}` is not `latitude,longitude` (-90..90,-180..180, at most two decimals)"
-    elif rest == "evaluate-target-health":
-        # ExternalDNS reads any other string as false; a typo must not turn health evaluation off silently.
-        if v not in ("true", "false"):
-            return f"`{v}` is not true or false"
     elif rest == "health-check-id" and not _UUID.fullmatch(v):
         return f"`{v}` is not a Route53 health check id (a UUID)"
+    return None
+
+
+def go_parse_int(text: str) -> int:
+    """An integer as Go's strconv.ParseInt(text, 10, 64) reads it ("+5" and "007" too); ValueError if not."""
+    if not _SIGNED_INT.fullmatch(text):
+        raise ValueError(f"`{text}` is not an integer")
+    value = int(text)
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(f"`{text}` is out of range")
+    return value
+
+
+def _lenient(rest: str, value: str) -> tuple[str, str] | None:
+    """(the value the AWS provider uses instead, why) for an `aws-<rest>` value ExternalDNS replaces with a
+    default and a log line rather than refusing; None when the value is used as written.
+
+    aws.go newChange: a weight Go cannot parse is 0 ("using weight of 0"), as is a geoproximity bias
+    ("using bias of 0"); GetBoolProviderSpecificProperty reads any evaluate-target-health but "true" as false.
+    """
+    if rest in ("weight", "geoproximity-bias"):
+        try:
+            number = str(go_parse_int(value))
+        except ValueError:
+            what = "weight" if rest == "weight" else "bias"
+            return "0", f"`{value}` is not an integer; published with {what} 0, as ExternalDNS does"
+        return None if number == value else (number, "")  # "+5" and "007" are 5 and 7 to Route53
+    if rest == "evaluate-target-health" and value not in ("true", "false"):
+        return "false", f"`{value}` is not true or false; read as false, as ExternalDNS does"
     return None
 
 
@@ -470,9 +504,9 @@ def parse_annotations(annotations: Mapping[str, str] | None, *, what: str) -> Pa
     targets: tuple[str, ...] = ()
     ttl = 0
     if (a := found.get(HOSTNAME)) is not None:
-        hostnames = _hostnames(a, what, errors)
+        hostnames = _hostnames(a, what, warnings)
     if (a := found.get(INTERNAL_HOSTNAME)) is not None:
-        internal = _hostnames(a, what, errors)
+        internal = _hostnames(a, what, warnings)
     if (a := found.get(TARGET)) is not None:
         targets, problems = _targets(a, what)
         errors.extend(problems)
@@ -499,20 +533,32 @@ def parse_annotations(annotations: Mapping[str, str] | None, *, what: str) -> Pa
                     value=a.value,
                 )
             )
+
+    def as_absent(a: Annotation, expected: str) -> None:
+        # ExternalDNS compares the value exactly and treats any other like no annotation; so does the portal
+        # (refusing the object would delete what ExternalDNS publishes), with a warning: a typo ("Public")
+        # publishes other addresses than meant.
+        warnings.append(
+            Problem(
+                f"annotation `{a.key}` on {what}: `{a.value}` is not {expected}; read as no annotation, "
+                "as ExternalDNS does",
+                annotation=a.key,
+                value=a.value,
+            )
+        )
+
     access = ""
     if (a := found.get(ACCESS)) is not None:
-        # ExternalDNS treats any other value like no annotation; a typo ("Public") would publish other
-        # addresses.
         if a.value in ACCESS_VALUES:
             access = a.value
         else:
-            bad(a, f"`{a.value}` is not public or private")
+            as_absent(a, "public or private")
     endpoints_type = ""
     if (a := found.get(ENDPOINTS_TYPE)) is not None:
         if a.value in ENDPOINTS_TYPE_VALUES:
             endpoints_type = a.value
         else:
-            bad(a, f"`{a.value}` is not NodeExternalIP or HostIP")
+            as_absent(a, "NodeExternalIP or HostIP")
     hostname_source = ""
     if (a := found.get(INGRESS_HOSTNAME_SOURCE)) is not None:
         # compared case-insensitively by ExternalDNS; any other value yields no endpoints at all there
@@ -547,12 +593,21 @@ def parse_annotations(annotations: Mapping[str, str] | None, *, what: str) -> Pa
         a = found[short]
         if short.startswith(AWS_PREFIX):
             rest = short[len(AWS_PREFIX) :]
-            # Every aws-<rest> annotation becomes property aws/<rest>, value verbatim (generic pass-through).
-            reason = _check_aws(rest, a.value)
+            # Every aws-<rest> annotation becomes property aws/<rest>, value verbatim (generic pass-through),
+            # except where the AWS provider reads a malformed value as a default (_lenient).
+            value = a.value
+            lenient = _lenient(rest, value)
+            if lenient is not None:
+                value, why = lenient
+                if why:
+                    warnings.append(
+                        Problem(f"annotation `{a.key}` on {what}: {why}", annotation=a.key, value=a.value)
+                    )
+            reason = _check_aws(rest, value)
             if reason:
                 bad(a, reason)
                 continue
-            props[f"aws/{rest}"] = a.value
+            props[f"aws/{rest}"] = value
             if rest in _ROUTING_KEYS:
                 routing.append(a.key)
             if rest not in _KNOWN_AWS_KEYS:

@@ -314,9 +314,13 @@ def _template_hostnames(ctx: _Ctx) -> list[str]:
     for name in raw:
         name = name.lower()
         reason = check_dns_name(name)
-        if reason:
-            ctx.errors.append(
-                Problem(f"option `fqdn-template` on {ctx.what}: {reason}", option="fqdn-template", value=name)
+        if reason:  # skipped, as ExternalDNS skips it; the object's other names publish
+            ctx.warnings.append(
+                Problem(
+                    f"option `fqdn-template` on {ctx.what}: {reason}; that name is not published",
+                    option="fqdn-template",
+                    value=name,
+                )
             )
         elif name not in out:
             out.append(name)
@@ -608,8 +612,10 @@ def _compute_ingress(ctx: _Ctx) -> list[_Ep]:
             return  # rules without a host match every name; they publish nothing
         name = str(host).rstrip(".").lower()
         reason = check_dns_name(name)
-        if reason:
-            ctx.errors.append(Problem(f"{where} of {ctx.what}: {reason}", value=str(host)))
+        if reason:  # skipped, as ExternalDNS skips it; the object's other names publish
+            ctx.warnings.append(
+                Problem(f"{where} of {ctx.what}: {reason}; that name is not published", value=str(host))
+            )
         elif name not in defined:
             defined.append(name)
 
@@ -725,12 +731,18 @@ def _finish(ctx: _Ctx, eps: list[_Ep], cluster: str) -> ObjectResult:
         "annotation_prefix": ctx.pa.prefix,
         **_kept_metadata(meta),
     }
-    # Names built from the object (SRV names, pod host names) can still be too long: ExternalDNS refuses any
-    # endpoint with a label over 63 characters; the portal refuses the object and says which name.
+    # Names built from the object (SRV names, pod host names) can still be too long: ExternalDNS skips any
+    # endpoint with a label over 63 characters (NewEndpoint) and publishes the others; so does the portal.
+    fit = []
     for ep in eps:
         reason = check_dns_name(ep.name)
         if reason:
-            ctx.errors.append(Problem(f"record name from {ctx.what}: {reason}", value=ep.name))
+            ctx.warnings.append(
+                Problem(f"record name from {ctx.what}: {reason}; it is not published", value=ep.name)
+            )
+        else:
+            fit.append(ep)
+    eps = fit
     if ctx.errors:
         unique_errors = tuple(dict.fromkeys(ctx.errors))
         return ObjectResult(**base, errors=unique_errors, warnings=tuple(dict.fromkeys(ctx.warnings)))

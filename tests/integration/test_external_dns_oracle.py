@@ -10,8 +10,6 @@ one (hundreds of objects, every annotation with valid, edge and malformed values
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import yaml
 from kubernetes import client as k8s
@@ -20,8 +18,8 @@ from clusters import discovery
 from clusters.models import Cluster
 from clusters.services import Credentials, cluster_register
 from dnsportal.queue import enqueue
-from records.recordset import recordset_from_route53, recordset_to_route53
 from tests.fixtures.external_dns import run_external_dns
+from tests.fixtures.external_dns_objects import compare_zones, zone_records
 from tests.fixtures.kube import kube_client
 from tests.fixtures.zones import import_zone
 from tools.kube_sandbox.objects import set_ingress_load_balancer, set_service_load_balancer
@@ -69,20 +67,6 @@ def _ingress(api, ns: str, name: str, hosts: list[str], annotations: dict[str, s
         },
     )
     set_ingress_load_balancer(api, ns, name, ips=list(ips))
-
-
-def _zone_records(route53, zone_id: str) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """The zone's record sets (without its SOA and NS), in one canonical form: values sorted."""
-    out = {}
-    for page in route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id):
-        for item in page["ResourceRecordSets"]:
-            rs = recordset_from_route53(item)
-            if rs.type in ("SOA", "NS"):
-                continue
-            canonical = recordset_to_route53(rs, default_alias_zone_id="same")
-            canonical["ResourceRecords"] = sorted(canonical.get("ResourceRecords", []), key=str)
-            out[(rs.name, rs.type, rs.set_identifier)] = canonical
-    return out
 
 
 def test_the_portal_publishes_what_external_dns_publishes_from_the_same_objects(
@@ -137,12 +121,10 @@ def test_the_portal_publishes_what_external_dns_publishes_from_the_same_objects(
     enqueue("zone_reconcile", zone_id=portal_zone.id, full_read=True)
     run_jobs()
 
-    oracle = _zone_records(route53, oracle_id)
-    portal = _zone_records(route53, portal_zone.provider_zone_id)
+    oracle = zone_records(route53, oracle_id)
+    portal = zone_records(route53, portal_zone.provider_zone_id)
     assert oracle, "ExternalDNS published nothing"
-    only_oracle = {k: oracle[k] for k in oracle.keys() - portal.keys()}
-    only_portal = {k: portal[k] for k in portal.keys() - oracle.keys()}
-    differ = {k: (oracle[k], portal[k]) for k in oracle.keys() & portal.keys() if oracle[k] != portal[k]}
+    only_oracle, only_portal, differ = compare_zones(oracle, portal)
     assert not (only_oracle or only_portal or differ), (
         f"only ExternalDNS: {only_oracle}\nonly the portal: {only_portal}\ndifferent: {differ}"
     )

@@ -155,7 +155,8 @@ WHAT = "Service `shop/web`"
     ("annotations", "error"),
     [
         ({A + "aws-weight": "-1"}, "`-1` is not an integer from 0 to 255"),
-        ({A + "aws-weight": "1.5"}, "`1.5` is not an integer"),
+        ({A + "aws-weight": "300"}, "`300` is not an integer from 0 to 255"),
+        ({A + "aws-failover": "primary"}, "`primary` is not PRIMARY or SECONDARY"),
         ({A + "aws-failover": "TERTIARY"}, "`TERTIARY` is not PRIMARY or SECONDARY"),
         ({A + "aws-geolocation-country-code": "de"}, "`de` is not an ISO 3166 country code"),
         ({A + "aws-geolocation-country-code": "XX"}, "`XX` is not an ISO 3166 country code"),
@@ -167,11 +168,8 @@ WHAT = "Service `shop/web`"
         ({A + "aws-geoproximity-coordinates": "49.45"}, "is not `latitude,longitude`"),
         ({A + "aws-geoproximity-coordinates": "49.456,8.1"}, "at most two decimals"),
         ({A + "aws-geoproximity-region": "mars-1"}, "`mars-1` is not an AWS region"),
-        ({A + "aws-evaluate-target-health": "yes"}, "`yes` is not true or false"),
         ({A + "aws-health-check-id": "hc-123"}, "is not a Route53 health check id"),
         ({A + "set-identifier": "x" * 129}, "129 characters long; Route53 allows 128"),
-        ({A + "endpoints-type": "PodIP"}, "`PodIP` is not NodeExternalIP or HostIP"),
-        ({A + "hostname": "ok.example.com,bad_host!.example.com"}, "is not a DNS name"),
     ],
 )
 def test_malformed_values_are_errors_naming_the_annotation(annotations: dict[str, str], error: str) -> None:
@@ -181,6 +179,64 @@ def test_malformed_values_are_errors_naming_the_annotation(annotations: dict[str
     assert err.annotation in annotations and err.value == annotations[err.annotation]
     assert err.message.startswith(f"annotation `{err.annotation}` on {WHAT}: ")
     assert error in err.message
+
+
+@pytest.mark.parametrize(
+    ("annotations", "published", "warning"),
+    [
+        # aws.go newChange: "Failed parsing value of aws/weight ...; using weight of 0"
+        ({A + "aws-weight": "heavy"}, ("aws/weight", "0"), "published with weight 0"),
+        ({A + "aws-weight": "1.5"}, ("aws/weight", "0"), "published with weight 0"),
+        ({A + "aws-weight": ""}, ("aws/weight", "0"), "published with weight 0"),
+        ({A + "aws-geoproximity-bias": "far"}, ("aws/geoproximity-bias", "0"), "published with bias 0"),
+        # GetBoolProviderSpecificProperty: anything but "true" is false
+        ({A + "aws-evaluate-target-health": "yes"}, ("aws/evaluate-target-health", "false"), "read as false"),
+        (
+            {A + "aws-evaluate-target-health": "TRUE"},
+            ("aws/evaluate-target-health", "false"),
+            "read as false",
+        ),
+    ],
+)
+def test_a_value_external_dns_replaces_with_a_default_publishes_the_default_with_a_warning(
+    annotations: dict[str, str], published: tuple[str, str], warning: str
+) -> None:
+    pa = parse_annotations({A + "set-identifier": "blue", **annotations}, what=WHAT)
+    assert pa.errors == ()
+    assert published in pa.provider_specific
+    [w] = [w for w in pa.warnings if warning in w.message]
+    [key] = annotations
+    assert w.annotation == key and w.value == annotations[key] and w.message.startswith(f"annotation `{key}`")
+
+
+@pytest.mark.parametrize(("value", "number"), [("+5", "5"), ("007", "7"), ("255", "255"), ("0", "0")])
+def test_a_weight_is_read_as_go_parses_it(value: str, number: str) -> None:
+    pa = parse_annotations({A + "set-identifier": "blue", A + "aws-weight": value}, what=WHAT)
+    assert pa.errors == () and pa.warnings == ()
+    assert ("aws/weight", number) in pa.provider_specific
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [("access", "Public", "public or private"), ("endpoints-type", "PodIP", "NodeExternalIP or HostIP")],
+)
+def test_an_unknown_access_or_endpoints_type_reads_as_no_annotation_with_a_warning(
+    key: str, value: str, expected: str
+) -> None:
+    pa = parse_annotations({A + "hostname": "x.example.com", A + key: value}, what=WHAT)
+    assert pa.errors == () and pa.access == "" and pa.endpoints_type == ""
+    [w] = pa.warnings
+    assert w.annotation == A + key and f"is not {expected}; read as no annotation" in w.message
+
+
+def test_a_hostname_that_cannot_be_a_record_name_is_skipped_and_the_others_publish() -> None:
+    long = "l" * 64
+    pa = parse_annotations(
+        {A + "hostname": f"ok.example.com,{long}.example.com,bad_host!.example.com"}, what=WHAT
+    )
+    assert pa.errors == () and pa.hostnames == ("ok.example.com",)
+    assert len(pa.warnings) == 2
+    assert all("that name is not published, the others are" in w.message for w in pa.warnings)
 
 
 @pytest.mark.parametrize(

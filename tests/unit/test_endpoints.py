@@ -553,9 +553,15 @@ CASES = [
         inventory=(NODES[0],),
     ),
     C(
-        "nodeport-bad-access-is-an-error",
+        # ExternalDNS reads an unknown access value as none (external addresses first); a warning says so
+        "nodeport-unknown-access-reads-as-none-with-a-warning",
         nodeport({**H, A + "access": "Public"}),
-        errors=("is not public or private",),
+        (
+            "web.example.com A 198.51.100.1,198.51.100.2",
+            "_web._tcp.web.example.com SRV 0 50 30080 web.example.com.",
+        ),
+        warnings=("is not public or private; read as no annotation",),
+        inventory=NODES,
     ),
     # --- ExternalName
     C(
@@ -570,14 +576,17 @@ CASES = [
     ),
     # --- names
     C(
-        "label-over-63-characters-is-an-error",
-        svc(ann={A + "hostname": "a" * 64 + ".example.com"}, lb=LB),
-        errors=("is 64 characters long",),
+        # ExternalDNS skips a name with a label over 63 characters and publishes the object's other names
+        "label-over-63-characters-is-skipped-the-others-publish",
+        svc(ann={A + "hostname": "a" * 64 + ".example.com,web.example.com"}, lb=LB),
+        ("web.example.com A 203.0.113.10",),
+        warnings=("is 64 characters long",),
     ),
     C(
-        "generated-srv-name-too-long-is-an-error",
+        "generated-srv-name-too-long-is-skipped-the-a-record-publishes",
         nodeport(H, name="s" * 63),
-        errors=("record name from Service `shop/sss",),
+        ("web.example.com A 198.51.100.1,198.51.100.2",),
+        warnings=("record name from Service `shop/sss",),
         inventory=NODES,
     ),
     C(
@@ -780,15 +789,15 @@ def test_case_table_is_large_enough() -> None:
 
 
 def test_malformed_annotation_message_is_in_the_house_style() -> None:
-    s = svc(ann={**H, A + "set-identifier": "x", A + "aws-weight": "abc"}, lb=LB)
+    s = svc(ann={**H, A + "set-identifier": "x", A + "aws-weight": "300"}, lb=LB)
     result = service_endpoints(s, cluster="eks-eu1")
     assert result.endpoints == ()
     assert result.error_messages == [
         "annotation `external-dns.alpha.kubernetes.io/aws-weight` on Service `shop/web` "
-        "in cluster `eks-eu1`: `abc` is not an integer from 0 to 255"
+        "in cluster `eks-eu1`: `300` is not an integer from 0 to 255"
     ]
     err = result.errors[0]
-    assert (err.annotation, err.value) == (A + "aws-weight", "abc")
+    assert (err.annotation, err.value) == (A + "aws-weight", "300")
 
 
 def test_one_malformed_object_does_not_stop_the_others() -> None:

@@ -112,9 +112,9 @@ def test_json_output_is_dnsendpoint_endpoints_and_errors_are_json_lines(tmp_path
             "name": "broken",
             "resource": "service/shop/broken",
             "annotation": "external-dns.alpha.kubernetes.io/aws-weight",
-            "value": "abc",
+            "value": "300",
             "message": "annotation `external-dns.alpha.kubernetes.io/aws-weight` on Service `shop/broken`: "
-            "`abc` is not an integer from 0 to 255",
+            "`300` is not an integer from 0 to 255",
         }
     ]
 
