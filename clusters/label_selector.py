@@ -1,9 +1,11 @@
 """Kubernetes label-selector syntax, as ExternalDNS's `--label-filter` and `--annotation-filter` read it.
 
 `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k` (exists) and `!k` (does not exist), joined by commas
-(all must hold). ExternalDNS parses the flags with metav1.ParseToLabelSelector, which refuses the `>`/`<`
-operators, so they are refused here too. `--annotation-filter` applies the same selector to an object's
-annotations instead of its labels.
+(all must hold). ExternalDNS checks `--label-filter` with labels.Parse and `--annotation-filter` with
+metav1.ParseToLabelSelector, which also refuses `!=` (a LabelSelector has no NotEquals): ExternalDNS exits
+with "--annotation-filter does not specify a valid label selector", so the portal refuses such a filter too
+(`parse_selector(text, not_equals=False)`). Both refuse `>`/`<` and set values not separated by commas. The
+real ExternalDNS checks this: tests/integration/test_external_dns_differential.py.
 
 Pure: no Django or Kubernetes import.
 """
@@ -105,8 +107,11 @@ def _tokens(text: str) -> list[str]:
     return out
 
 
-def parse_selector(text: str) -> Selector:
-    """Parse a selector such as `app=web,tier in (a,b),!legacy`; raises ValueError saying what is wrong."""
+def parse_selector(text: str, *, not_equals: bool = True) -> Selector:
+    """Parse a selector such as `app=web,tier in (a,b),!legacy`; raises ValueError saying what is wrong.
+
+    `not_equals=False` refuses `!=`, as metav1.ParseToLabelSelector (ExternalDNS's annotation filter) does.
+    """
     toks = _tokens(text or "")
     reqs: list[Requirement] = []
     i = 0
@@ -133,6 +138,11 @@ def parse_selector(text: str) -> Selector:
             if op in ("", ","):
                 reqs.append(Requirement(key, "exists"))
             elif op in OPS_ONE_VALUE:
+                if op == "!=" and not not_equals:
+                    raise ValueError(
+                        f"`{key}!=…`: this filter has no `!=` (as ExternalDNS's annotation filter); "
+                        f"use `{key} notin (…)`"
+                    )
                 i += 1
                 value = peek()
                 if value in ("", ","):
@@ -162,6 +172,11 @@ def parse_selector(text: str) -> Selector:
                     _check_value(tok)
                     values.append(tok)
                     i += 1
+                    if peek() not in ("", ",", ")"):  # k8s: "found 'b', expected: ',' or ')'"
+                        found = peek()
+                        raise ValueError(
+                            f"`{key} {op} (...)`: values are separated by commas, found `{found}`"
+                        )
                 if not values:
                     raise ValueError(f"`{key} {op} ()` needs at least one value")
                 reqs.append(Requirement(key, op, tuple(values)))

@@ -105,7 +105,8 @@ class SourceOptions:
             ("label-filter", self.label_filter),
         ):
             try:
-                sel = parse_selector(text)
+                # ExternalDNS reads --annotation-filter with metav1.ParseToLabelSelector: no `!=` there
+                sel = parse_selector(text, not_equals=option == "label-filter")
             except ValueError as exc:
                 problems.append(f"option `{option}`: {exc}")
             else:

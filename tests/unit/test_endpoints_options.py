@@ -111,6 +111,14 @@ def test_any_valid_options_round_trip(
             "option `annotation-filter`: `a in` must be followed by `(values)`",
         ),
         ({"label-filter": "a>1"}, "option `label-filter`: the `>` operator is not supported"),
+        # ExternalDNS v0.21 exits with "--annotation-filter does not specify a valid label selector" on these
+        # (metav1.ParseToLabelSelector: no NotEquals; the k8s lexer wants commas between set values)
+        (
+            {"annotation-filter": "app,tier!=x"},
+            "option `annotation-filter`: `tier!=…`: this filter has no `!=`",
+        ),
+        ({"annotation-filter": "app in (a b)"}, "values are separated by commas, found `b`"),
+        ({"label-filter": "app in (a b)"}, "option `label-filter`: `app in (...)`: values are separated"),
         ({"fqdn-template": "{{.Name"}, "option `fqdn-template`: unclosed action"),
         ({"fqdn-template": "{{ if .Name }}x{{ end }}"}, "option `fqdn-template`: `if` is not supported"),
         ({"fqdn-template": "{{ upper .Name }}"}, 'option `fqdn-template`: function "upper" not defined'),
@@ -120,6 +128,7 @@ def test_any_valid_options_round_trip(
     ],
 )
 def test_bad_options_are_refused_naming_the_option(data: dict[str, Any], message: str) -> None:
+    """Each refusal names the option; a filter ExternalDNS refuses is refused (never accepted silently)."""
     with pytest.raises(ValueError) as exc:
         SourceOptions.from_mapping(data)
     assert message in str(exc.value)
@@ -315,3 +324,13 @@ def test_template_parse_errors(template: str, error: str | None) -> None:
         return
     with pytest.raises(TemplateError, match=error.replace("(", r"\(")):
         FqdnTemplate.parse(template)
+
+
+def test_not_equals_is_a_label_filter_operator_but_not_an_annotation_filter_one() -> None:
+    # ExternalDNS reads --label-filter with labels.Parse (has !=), --annotation-filter with
+    # metav1.ParseToLabelSelector (has not): the real binary refuses the second at start-up.
+    assert SourceOptions.from_mapping({"label-filter": "dns!=off"}).label_filter == "dns!=off"
+    with pytest.raises(ValueError, match="annotation-filter"):
+        SourceOptions.from_mapping({"annotation-filter": "dns!=off"})
+    ok = SourceOptions.from_mapping({"annotation-filter": "dns notin (off), app in (a, b)"})
+    assert ok.annotation_selector.matches({"app": "a"}) and not ok.annotation_selector.matches({"dns": "off"})
