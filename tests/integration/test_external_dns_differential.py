@@ -27,6 +27,7 @@ from clusters import discovery
 from clusters.models import Cluster
 from clusters.services import Credentials, cluster_register
 from dnsportal.queue import enqueue
+from records.models import Endpoint
 from tests.fixtures import external_dns_objects as gen
 from tests.fixtures.external_dns import run_external_dns
 from tests.fixtures.kube import kube_client
@@ -316,3 +317,35 @@ def test_an_annotation_filter_external_dns_refuses_is_refused_by_the_portal(
         and row[0] not in ANNOTATION_FILTERS_REFUSED_ONLY_BY_THE_PORTAL
     ]
     assert not differ, "\n".join(f"{t!r}: ExternalDNS {e}; portal {p}" for t, e, p in table)
+
+
+def test_an_object_published_with_a_default_shows_its_warning(
+    client, carol, root, kube_clusters, kube_namespace
+):
+    sandbox, _ = kube_clusters
+    with kube_client(sandbox) as api:
+        weighted = gen.Obj(
+            "Service",
+            "heavy",
+            {f"{gen.ALPHA}hostname": "heavy.example.com", f"{gen.ALPHA}set-identifier": "blue"}
+            | {f"{gen.ALPHA}aws-weight": "heavy"},
+            {"type": "LoadBalancer", "selector": {"app": "heavy"}, "ports": [{"port": 80}]},
+            lb_ips=["203.0.113.77"],
+        )
+        gen.create_objects(api, kube_namespace, [weighted], pod_ips=())
+    cluster = cluster_register(
+        actor=root,
+        name="warned",
+        creds=Credentials(kubeconfig=yaml.safe_dump(sandbox.kubeconfig("restricted")), context=""),
+    )
+    Cluster.objects.filter(id=cluster.id).update(source_options={"namespace": kube_namespace})
+    discovery.sync_cluster(cluster.id)
+    endpoint = Endpoint.objects.get(cluster=cluster, dns_name="heavy.example.com")
+    assert endpoint.properties.get("aws/weight") == "0"  # published, with ExternalDNS's default
+    client.force_login(carol)
+    listing = client.get("/endpoints/").content.decode()
+    assert "Objects with errors or warnings" in listing
+    page = client.get("/endpoints/errors/?cluster=warned").content.decode()
+    assert "<h1>Objects with errors or warnings</h1>" in page
+    assert f"{kube_namespace}/heavy" in page
+    assert "`heavy` is not an integer; published with weight 0, as ExternalDNS does" in page
