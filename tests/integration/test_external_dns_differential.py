@@ -161,6 +161,9 @@ def test_generated_objects_publish_what_external_dns_publishes(
     zone = ("alpha" if prefix == gen.ALPHA else "ga") + ".diff.test"
     objects = gen.generate(SEED, prefix=prefix, zone=zone, count=COUNT)
     assert len(objects) >= 300
+    assert not gen.uncovered(objects, prefix), (
+        f"seed {SEED}: no object carries {gen.uncovered(objects, prefix)}"
+    )
     for name, internal, external in gen.NODES:
         kube_nodes(sandbox, name, internal_ip=internal, external_ip=external)
     with kube_client(sandbox) as api:
