@@ -19,7 +19,6 @@ Usage: .venv/bin/python bench/policy.py [--quick]   (--quick: 5 proposals instea
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.portal import start_portal  # noqa: E402
+from bench.portal import start_manage, start_portal  # noqa: E402
 from bench.route53 import setup_zone, start_worker  # noqa: E402
 from tests.fixtures.faultproxy import FaultProxy  # noqa: E402
 from tools.services import start_moto  # noqa: E402
@@ -107,11 +106,7 @@ def register_clusters(sandbox) -> None:
 
 def start_watch(tmp: Path, db_url: str, redis_url: str) -> subprocess.Popen:
     """The watch process as `make up` and docker-compose.yml run it."""
-    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url}
-    log = open(tmp / "watch.log", "wb")  # noqa: SIM115
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "watch"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    return start_manage(tmp, db_url, redis_url, "watch")
 
 
 def measure(zone, proxy: FaultProxy, rounds: int) -> list[float]:
@@ -163,12 +158,14 @@ def submitted(proxy: FaultProxy) -> int:
     return sum(1 for body in list(proxy.accepted_change_bodies) if NAME.encode() in body)
 
 
-def wait(check, timeout: float, what: str) -> None:
+def wait(check, timeout: float, what: str, every: float = 0.005) -> None:
+    """Until check() is true, asked every `every` seconds (a check that reads the database or parses request
+    bodies need not run 200 times a second beside the processes it waits for)."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
             raise SystemExit(f"bench: no {what} within {timeout:.0f} s")
-        time.sleep(0.005)
+        time.sleep(every)
 
 
 if __name__ == "__main__":

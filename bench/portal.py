@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tools.services import Service, start_postgres, start_redis
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_portal(tmp: Path) -> tuple[Service, Service]:
@@ -28,3 +32,13 @@ def start_portal(tmp: Path) -> tuple[Service, Service]:
 
     call_command("migrate", verbosity=0)
     return pg, redis
+
+
+def start_manage(tmp: Path, db_url: str, redis_url: str, *args: str) -> subprocess.Popen:
+    """`manage.py ARGS` as its own process, as `make up` and docker-compose.yml run the portal's processes, on
+    the bench's PostgreSQL and Redis; its output goes to `tmp/<first arg>.log`."""
+    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url}
+    log = open(tmp / f"{args[0]}.log", "wb")  # noqa: SIM115 - the child keeps it open
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )

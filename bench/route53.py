@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import signal
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.portal import start_portal  # noqa: E402
+from bench.portal import start_manage, start_portal  # noqa: E402
 from tests.fixtures.faultproxy import FaultProxy  # noqa: E402  (the tests' counting proxy, no faults here)
 from tools.services import start_moto  # noqa: E402
 
@@ -67,22 +66,26 @@ def main() -> int:
     return 0
 
 
-def setup_zone(proxy: FaultProxy):
+def route53_client(url: str):
+    """boto3's Route53 client for moto at `url` (directly, or through a proxy); moto takes any key."""
     import boto3
 
+    return boto3.client(
+        "route53",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def setup_zone(proxy: FaultProxy):
     from dnsportal.queue import enqueue
     from records.models import ProviderAccount, Zone
     from records.services import account_create
     from tests.fixtures.jobs import drain_queues
 
-    r53 = boto3.client(
-        "route53",
-        endpoint_url=proxy.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    r53.create_hosted_zone(Name="bench.example.com", CallerReference="bench")
+    route53_client(proxy.url).create_hosted_zone(Name="bench.example.com", CallerReference="bench")
     # Route53's documented default: 5 requests per second per account.
     account_create(
         actor=None,
@@ -202,23 +205,8 @@ def wait_scheduled(drain) -> None:
 
 def start_worker(tmp: Path, db_url: str, redis_url: str) -> subprocess.Popen:
     """The worker as `make up` and docker-compose.yml run it: RQ's forking worker, a process per job."""
-    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url}
-    log = open(tmp / "worker.log", "wb")  # noqa: SIM115
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "rqworker",
-            "default",
-            "discovery",
-            "dns",
-            "verify",
-            "--with-scheduler",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    return start_manage(
+        tmp, db_url, redis_url, "rqworker", "default", "discovery", "dns", "verify", "--with-scheduler"
     )
 
 
