@@ -4,11 +4,11 @@ source options, enable/disable, edit, delete. Reads are a fixed number of querie
 from __future__ import annotations
 
 from django.db.models import Count, Q
-from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from api.base import PortalViewSet, clean_with
@@ -20,8 +20,8 @@ from clusters.models import Cluster, ClusterCheck
 from dnsportal.models import JobRun
 from dnsportal.roles import ADMINISTER, OPERATE
 
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
-WRITE_ERRORS = {**ERRORS, 409: ErrorSerializer, 429: ErrorSerializer}
+ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 429)}
+WRITE_ERRORS = {**ERRORS, 409: ErrorSerializer}
 
 
 class ClusterCheckSerializer(serializers.ModelSerializer):

@@ -10,12 +10,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from api.base import PortalViewSet
+from api.base import PortalAPIView, PortalViewSet
 from api.errors import ErrorSerializer
 from records.models import Endpoint, Verification
 from records.selectors import routing_summary
 
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 429)}
 
 
 class EndpointSerializer(serializers.ModelSerializer):
@@ -206,15 +206,11 @@ class HostnamePageSerializer(serializers.Serializer):
     results = HostnameSerializer(many=True)
 
 
-class HostnameViewSet(PortalViewSet):
-    """Every hostname the clusters serve, across clusters (the Policies page)."""
-
-    lookup_field = "name"
-    lookup_value_regex = r"[^/]+"
-    pagination_class = None
-    filter_backends: list = []
+class HostnameListView(PortalAPIView):
+    """Every hostname the clusters serve, across clusters (the Policies page), 50 a page."""
 
     @extend_schema(
+        operation_id="hostnames_list",
         parameters=[
             OpenApiParameter("q", str, description="Part of the hostname."),
             OpenApiParameter("zone", int),
@@ -227,7 +223,7 @@ class HostnameViewSet(PortalViewSet):
         ],
         responses={200: HostnamePageSerializer, **ERRORS},
     )
-    def list(self, request):
+    def get(self, request):
         from records.policy_matrix import PolicyFilters, policy_matrix
 
         params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
@@ -240,6 +236,15 @@ class HostnameViewSet(PortalViewSet):
             "results": HostnameSerializer(matrix.page.object_list, many=True).data,
         }
         return Response(body)
+
+
+class HostnameViewSet(PortalViewSet):
+    """One hostname across clusters: routing per cluster, what the zones serve, conflicts, verification."""
+
+    lookup_field = "name"
+    lookup_value_regex = r"[^/]+"
+    pagination_class = None
+    filter_backends: list = []
 
     @extend_schema(responses={200: HostnameDetailSerializer, **ERRORS})
     def retrieve(self, request, name: str):

@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -88,3 +89,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     body = {"error": str(detail), "fields": {}}
     response.data = body
     return response
+
+
+@csrf_exempt  # it changes nothing; a POST to an unknown URL is a 404 like any other
+def not_found(request, *args: Any, **kwargs: Any) -> JsonResponse:
+    return JsonResponse({"error": "Not found.", "fields": {}}, status=404)

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from api import tokens
@@ -23,8 +27,8 @@ from dnsportal.roles import ADMINISTER, OPERATE, has_role_perm
 
 class AuditSerializer(serializers.ModelSerializer):
     actor = serializers.CharField(source="actor_name")
-    before = serializers.JSONField(allow_null=True)
-    after = serializers.JSONField(allow_null=True)
+    before = serializers.JSONField()
+    after = serializers.JSONField()
 
     class Meta:
         model = AuditEntry
@@ -45,6 +49,21 @@ class AuditSerializer(serializers.ModelSerializer):
         ]
 
 
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, compared in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        try:
+            return parsed.astimezone(UTC) if parsed is not None else None
+        except OverflowError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class AuditFilter(filters.FilterSet):
     actor = filters.CharFilter(field_name="actor_name", help_text="Username, or 'system'.")
     action = filters.CharFilter(help_text="e.g. changeset.approved")
@@ -52,8 +71,10 @@ class AuditFilter(filters.FilterSet):
     object_id = filters.CharFilter()
     request_id = filters.CharFilter()
     via = filters.CharFilter(help_text="api: what came through the API")
-    since = filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="at", lookup_expr="lte")
+    since = UtcDateTimeFilter(
+        field_name="at", lookup_expr="gte", help_text="ISO 8601, e.g. 2026-11-30T12:00Z"
+    )
+    until = UtcDateTimeFilter(field_name="at", lookup_expr="lte")
 
     class Meta:
         model = AuditEntry
@@ -118,7 +139,6 @@ class JobViewSet(PortalViewSet):
 
     serializer_class = JobSerializer
     filterset_class = JobFilter
-    lookup_value_regex = r"[0-9]+"
     perms = {"run": OPERATE}
 
     def get_queryset(self):
@@ -174,7 +194,6 @@ class TokenViewSet(PortalViewSet):
     """Personal API tokens: your own (an admin sees everyone's). The key itself is never shown again."""
 
     serializer_class = TokenSerializer
-    lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
         rows = ApiToken.objects.select_related("user", "revoked_by")

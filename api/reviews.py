@@ -8,11 +8,11 @@ import time
 
 from django.conf import settings
 from django.db.models import Prefetch
-from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from api.base import PortalViewSet
@@ -61,8 +61,8 @@ def _wait_for(model, pk: int, final: frozenset[str], seconds: float) -> None:
 class ChangeSerializer(serializers.ModelSerializer):
     reasons = serializers.ListField(child=serializers.CharField())
     sources = serializers.ListField(child=serializers.JSONField())
-    before = serializers.JSONField(allow_null=True)
-    after = serializers.JSONField(allow_null=True)
+    before = serializers.JSONField()
+    after = serializers.JSONField()
 
     class Meta:
         model = Change

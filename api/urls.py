@@ -3,12 +3,13 @@ static files: no CDN)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from api.clusters import ClusterViewSet
-from api.endpoints import EndpointViewSet, HostnameViewSet
+from api.endpoints import EndpointViewSet, HostnameListView, HostnameViewSet
+from api.errors import not_found
 from api.logs import AuditViewSet, JobViewSet, TokenViewSet
 from api.reviews import ChangeSetViewSet, ProposalViewSet
 from api.zones import AccountViewSet, RecordViewSet, VerificationViewSet, ZoneViewSet
@@ -29,6 +30,7 @@ router.register("tokens", TokenViewSet, basename="token")
 
 app_name = "api"
 urlpatterns = [
+    path("hostnames/", HostnameListView.as_view(), name="hostname-list"),
     *router.urls,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="swagger-ui"),
@@ -37,6 +39,8 @@ urlpatterns = [
         SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html"),
         name="redoc",
     ),
+    # Anything else under /api/v1/ is a 404 in the API's error shape, not the pages' HTML 404.
+    re_path(r"^.*$", not_found, name="not-found"),
 ]
 
 

@@ -4,11 +4,11 @@ verifications (a zone's check, a measured split, an HTTP probe)."""
 from __future__ import annotations
 
 from django.db.models import Count, Q
-from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from api.base import PortalViewSet, clean_with
