@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from records import policy
+from records.aws_alias_zones import canonical_hosted_zone
 from records.endpoint import (
     PROP_ALIAS,
     PROP_EVALUATE_TARGET_HEALTH,
@@ -263,8 +264,12 @@ def aggregate(
     *,
     managed_types: Iterable[str] = DEFAULT_MANAGED_TYPES,
     subzones: Iterable[str] = (),
+    alias_load_balancers: bool = False,
 ) -> Desired:
     """Aggregate every cluster's endpoints into the desired record sets of `zone` (FQDN with trailing dot).
+
+    `alias_load_balancers` (a Route53 zone): a CNAME to a host name in a zone AWS serves aliases for (a load
+    balancer, CloudFront...) becomes alias A and AAAA records, as ExternalDNS's AWS provider writes it.
 
     Endpoints outside the zone, inside one of `subzones` (hosted zones below this one: a name belongs to the
     longest matching zone, as ExternalDNS places it), or of unmanaged types are left out (counted in
@@ -295,6 +300,9 @@ def aggregate(
             continue
         rtype = ep.record_type
         ps = ep.provider_specific
+        if alias_load_balancers and rtype == "CNAME" and ep.targets:
+            ep = _load_balancer_alias(ep)
+            ps = ep.provider_specific
         if rtype == "CNAME" and ps and alias_true in ps:
             # ExternalDNS's AWS AdjustEndpoints: a CNAME with alias=true becomes alias A plus alias AAAA
             for t in ("A", "AAAA"):
@@ -406,6 +414,22 @@ def aggregate(
             records.pop(key, None)
     conflicts = tuple(c for name in sorted(problems) for c in sorted(problems[name], key=_conflict_order))
     return Desired(records=records, conflicts=conflicts, notes=tuple(notes))
+
+
+def _load_balancer_alias(ep: Endpoint) -> Endpoint:
+    """The CNAME endpoint as ExternalDNS's AWS provider writes it: an alias (with the target's hosted zone)
+    when the target is in a zone AWS serves aliases for, unless the endpoint says alias=false.
+
+    aws.go AdjustEndpoints (useAlias without --aws-prefer-cname) and isAWSAlias (canonicalHostedZone).
+    """
+    zone_id = canonical_hosted_zone(ep.targets[0])
+    if not zone_id:
+        return ep
+    props = dict(ep.provider_specific)
+    if props.setdefault(PROP_ALIAS, "true") != "true":
+        return ep
+    props.setdefault(PROP_TARGET_HOSTED_ZONE, zone_id)
+    return replace(ep, provider_specific=tuple(sorted(props.items())))
 
 
 def _endpoint_order(

@@ -138,6 +138,9 @@ class ZoneConfig:
     min_owned_for_share: int = DEFAULT_MIN_OWNED_FOR_SHARE
     also_read: tuple[TxtNaming, ...] = ()
     subzones: tuple[str, ...] = ()  # hosted zones below this one: their names are theirs, not this zone's
+    # Route53: a CNAME to a load balancer (any host name in a zone AWS serves aliases for) is written as alias
+    # A and AAAA records, as ExternalDNS's AWS provider does; other providers keep the CNAME.
+    alias_load_balancers: bool = True
     # What the zone's provider cannot serve as a record set asks, in a sentence ("" when it can): such names
     # are refused as conflicts and stay as they are, never simplified. None: every record set can be served.
     record_problem: Callable[[RecordSet], str] | None = None
@@ -703,14 +706,26 @@ def _compute_plan(
     want_all = (
         desired
         if isinstance(desired, Desired)
-        else aggregate(desired, zone, managed_types=config.managed_types, subzones=config.subzones)
+        else aggregate(
+            desired,
+            zone,
+            managed_types=config.managed_types,
+            subzones=config.subzones,
+            alias_load_balancers=config.alias_load_balancers,
+        )
     )
     prev: Desired | None = None
     if previous is not None:
         prev = (
             previous
             if isinstance(previous, Desired)
-            else aggregate(previous, zone, managed_types=config.managed_types, subzones=config.subzones)
+            else aggregate(
+                previous,
+                zone,
+                managed_types=config.managed_types,
+                subzones=config.subzones,
+                alias_load_balancers=config.alias_load_balancers,
+            )
         )
     adopt_keys: set[tuple[str, str, str]] = set()
     adopt_names: set[str] = set()

@@ -175,7 +175,13 @@ def _plan_reasons(
     zone: Zone, config: ZoneConfig, names: list[str], by_name: dict[str, list[EndpointData]]
 ) -> Iterator[tuple[str, Unpublished]]:
     endpoints = [ep for n in names for ep in by_name[n]]
-    desired = aggregate(endpoints, config.zone, managed_types=config.managed_types, subzones=config.subzones)
+    desired = aggregate(
+        endpoints,
+        config.zone,
+        managed_types=config.managed_types,
+        subzones=config.subzones,
+        alias_load_balancers=config.alias_load_balancers,
+    )
     plan = compute_plan(desired, _stored_at(zone, names), config)
     wanted = {n + "." for n in names}
     for c in plan.conflicts:

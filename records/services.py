@@ -85,6 +85,7 @@ def zone_config(zone: Zone) -> ZoneConfig:
         # records too, so their records count as another owner's (never touched), not as nobody's.
         also_read=() if naming == EXTERNAL_DNS_TXT_NAMING else (EXTERNAL_DNS_TXT_NAMING,),
         record_problem=record_problem_for(zone.account),
+        alias_load_balancers=zone.account.kind != ProviderAccount.Kind.POWERDNS,
     )
 
 

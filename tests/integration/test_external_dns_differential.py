@@ -47,7 +47,7 @@ EXCLUDED = {
     gen.SET_ID_WITHOUT_ROUTING: 'README "Differences from ExternalDNS": a set identifier without routing',
     gen.UPPER_CASE_NAME: 'README "Differences from ExternalDNS": upper-case host names',
     gen.SHARED_NAME_DIFFERENT_TTLS: 'README "Differences from ExternalDNS": one name, several objects',
-    gen.ELB_ALIAS: 'README "Differences from ExternalDNS": AWS load balancer host names',
+    gen.FOREIGN_PROVIDER_ANNOTATION: 'README "Differences from ExternalDNS": another provider\'s annotation',
 }
 TXT_HEAD = "_dnsportal-"
 
