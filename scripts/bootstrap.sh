@@ -32,6 +32,8 @@ if [ ! -f "$stamp" ]; then
 d = tomllib.load(open("pyproject.toml", "rb"))["project"]
 print("\n".join(d["dependencies"] + [x for v in d["optional-dependencies"].values() for x in v]))')
   .venv/bin/python -m pip install -q "${deps[@]}"
+  # The project itself, editable and without its dependencies again: its console script `dnsportal` (the CLI).
+  .venv/bin/python -m pip install -q --no-deps -e .
   rm -f .venv/.dnsportal-deps-*
   touch "$stamp"
 fi

@@ -1,0 +1,5 @@
+import sys
+
+from dnsportal_cli.main import main
+
+sys.exit(main())
