@@ -111,6 +111,55 @@ class Unpublished:
         return not self.record_type or self.record_type == record_type
 
 
+@dataclass(frozen=True)
+class PublishedSet:
+    """One record set a hostname becomes, with the objects merged into it (hostname page)."""
+
+    type: str
+    set_identifier: str
+    values: str  # "203.0.113.10, 203.0.113.11" or "alias …"
+    ttl: int | None
+    sources: tuple[str, ...]  # "Service eks-eu1/shop/web", each object once
+    owner_resource: str  # the object its ownership TXT names ("service/shop/web"): the first by name
+
+
+def published_record_sets(name: str) -> list[PublishedSet]:
+    """The record sets the enabled clusters' endpoints for `name` become, merged as the plan merges them.
+
+    Several objects publishing one name without a set identifier, in one cluster or several, make one record
+    set with all their targets, as ExternalDNS merges Services that share a name; the ownership TXT names the
+    first object by name. Names in conflict are left out (the page lists the conflict instead).
+    """
+    name = name.lower().rstrip(".")
+    rows = Endpoint.objects.filter(dns_name=name, cluster__enabled=True).values_list(*Endpoint.ROW_FIELDS)
+    eps = [Endpoint.data_from_row(row) for row in rows]
+    if not eps:
+        return []
+    holding = [z for z in Zone.objects.select_related("account") if in_zone(name + ".", z.name.lower())]
+    zone = max(holding, key=lambda z: len(z.name), default=None)  # a name belongs to its longest zone
+    config = services.zone_config(zone) if zone is not None else None
+    desired = aggregate(
+        eps,
+        config.zone if config else name + ".",
+        managed_types=config.managed_types if config else {e.record_type for e in eps},
+        alias_load_balancers=config.alias_load_balancers if config else False,
+    )
+    out = []
+    for (_, _, sid), dr in sorted(desired.records.items()):
+        rs = dr.record
+        out.append(
+            PublishedSet(
+                type=rs.type,
+                set_identifier=sid,
+                values=rs.describe_values(),
+                ttl=rs.ttl,
+                sources=dr.sources,
+                owner_resource=dict(dr.labels).get("resource", ""),
+            )
+        )
+    return out
+
+
 def unpublished_reasons(names: Iterable[str]) -> dict[str, list[Unpublished]]:
     """Why each of `names` (endpoint DNS names) is not, or not fully, published, keyed by name; names the
     plan publishes as the clusters ask have no entry.

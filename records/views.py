@@ -516,6 +516,7 @@ def _hostname_context(name: str) -> dict | None:
     return {
         "dns_name": name,
         "rows": rows,
+        "published": selectors.published_record_sets(name) if rows else [],
         "clusters": sorted({ep.cluster.name for ep in rows}),
         "unpublished": unpublished,
         "zones": services.zones_for_names([name]),

@@ -352,3 +352,40 @@ def test_an_object_published_with_a_default_shows_its_warning(
     assert "<h1>Objects with errors or warnings</h1>" in page
     assert f"{kube_namespace}/heavy" in page
     assert "`heavy` is not an integer; published with weight 0, as ExternalDNS does" in page
+
+
+def test_services_that_share_a_name_are_shown_merged_as_external_dns_publishes_them(
+    client, carol, root, kube_clusters, kube_namespace
+):
+    # ExternalDNS merges Services of one cluster that publish one name into one record set with all their
+    # targets, its TXT naming the first Service by name (the generated test's shared<N> names prove the
+    # portal publishes the same); the hostname page shows that record set and where it comes from.
+    sandbox, _ = kube_clusters
+    objects = [
+        gen.Obj(
+            "Service",
+            name,
+            {f"{gen.GA}hostname": "together.example.com"},
+            {"type": "LoadBalancer", "selector": {"app": name}, "ports": [{"port": 80}]},
+            lb_ips=[ip],
+        )
+        for name, ip in (("web-b", "203.0.113.92"), ("web-a", "203.0.113.91"))
+    ]
+    with kube_client(sandbox) as api:
+        gen.create_objects(api, kube_namespace, objects, pod_ips=())
+    cluster = cluster_register(
+        actor=root,
+        name="merged",
+        creds=Credentials(kubeconfig=yaml.safe_dump(sandbox.kubeconfig("restricted")), context=""),
+    )
+    Cluster.objects.filter(id=cluster.id).update(source_options={"namespace": kube_namespace})
+    discovery.sync_cluster(cluster.id)
+    client.force_login(carol)
+    page = client.get("/endpoints/host/together.example.com/").content.decode()
+    published = page[page.index("<h2>Published as</h2>") :]
+    published = published[: published.index("</table>")]
+    assert published.count("<tr><td>") == 1  # one record set
+    assert "203.0.113.91, 203.0.113.92" in published
+    assert f"Service merged/{kube_namespace}/web-a" in published
+    assert f"Service merged/{kube_namespace}/web-b" in published
+    assert f"service/{kube_namespace}/web-a" in published  # the TXT names the first Service by name
