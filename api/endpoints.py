@@ -57,6 +57,32 @@ class EndpointSerializer(serializers.ModelSerializer):
     def get_routing(self, ep: Endpoint) -> str:
         return routing_summary(ep.properties)
 
+    def to_representation(self, ep: Endpoint) -> dict:
+        # The declared fields document the shape; building the dict directly is what keeps a page of 100
+        # well inside its time (DRF's field-by-field path costs about a fifth of a millisecond a row).
+        source, cluster = ep.source, ep.cluster
+        return {
+            "id": ep.id,
+            "dns_name": ep.dns_name,
+            "record_type": ep.record_type,
+            "set_identifier": ep.set_identifier,
+            "targets": ep.targets,
+            "ttl": ep.ttl,
+            "properties": ep.properties,
+            "routing": routing_summary(ep.properties),
+            "labels": ep.labels,
+            "cluster": cluster.name,
+            "cluster_stale": cluster.is_stale,
+            "resource": ep.resource,
+            "source_kind": source.kind,
+            "source_namespace": source.namespace,
+            "source_name": source.name,
+            "private_targets": ep.private_targets,
+            "has_private_target": ep.has_private_target,
+            "first_seen": self.fields["first_seen"].to_representation(ep.first_seen),
+            "last_seen": self.fields["last_seen"].to_representation(ep.last_seen),
+        }
+
 
 class EndpointFilter(filters.FilterSet):
     name = filters.CharFilter(field_name="dns_name", help_text="Exact DNS name, no trailing dot.")
