@@ -1105,6 +1105,7 @@ def _plan_adopt(
     if got is None:
         return
     txt_changes, _ = got
+    txt_changes += [Change(ACTION_DELETE, t, "ownership") for t in _foreign_claims(b.ctx, have, o)]
     who = f"from owner {o.owner!r}" if o is not None else "unowned record (no ownership TXT)"
     rec_changes: list[Change] = []
     is_replace = False
@@ -1124,6 +1125,38 @@ def _plan_adopt(
     )
 
 
+def _foreign_claims(ctx: _Ctx, have: RecordSet, o: Ownership | None) -> list[RecordSet]:
+    """The other owners' ownership TXTs that claim `have`, other than the one at this zone's own TXT name.
+
+    ExternalDNS reads only its own naming, in its order: the typed TXT (`cname-` for an alias A record), then
+    the legacy untyped one. An instance with another naming (its default `a-` names beside the portal's
+    `_dnsportal-a.` prefix), or reading an alias A record by its `cname-` TXT, never sees the TXT an adoption
+    writes: left its claim, it stays the owner in its own eyes, sets the record back on its next loop and
+    deletes it once its cluster stops publishing the name. The adoption deletes these claims in the batch of
+    its takeover (Route53 applies a batch whole), so every reader finds the record not its own from then on.
+    A legacy TXT that may also own another type at the name (ExternalDNS falls back to it for every type but
+    AAAA) is left alone: deleting it would take those records from their owner too.
+    """
+    cfg = ctx.config
+    name, sid = have.name, have.set_identifier
+    mine = (cfg.naming.txt_name(name, have.type), "TXT", sid)
+    types = (have.type, "CNAME") if have.type == "A" and have.alias is not None else (have.type,)
+    others = [k for k in ctx.keys_at([name])[name] if k[2] == sid and k[1] not in ("TXT", "AAAA", have.type)]
+    keys: set[tuple[str, str, str]] = set()
+    for nm in (cfg.naming, *cfg.also_read):
+        keys.update((nm.txt_name(name, t), "TXT", sid) for t in types)
+        if not nm.type_in_affix and have.type != "AAAA" and not others:
+            prefix, _marker, suffix = nm.affixes(have.type)
+            first, dot, rest = name[:-1].partition(".")
+            if first == "*" and nm.wildcard_replacement:
+                first = nm.wildcard_replacement
+            keys.add((prefix + first + suffix + dot + rest + ".", "TXT", sid))
+    if o is not None and (o.form != "legacy" or not others):
+        keys.add((o.txt.name, "TXT", o.txt.set_identifier))
+    keys.discard(mine)
+    return [ctx.cur[tk] for tk in sorted(keys) if ctx.txt_owner(tk) not in (None, cfg.owner_id)]
+
+
 def _plan_adopt_delete(b: _Builder, k: tuple[str, str, str], dr: DesiredRecord) -> None:
     """Take over a record that stands in the way of an adopted name's desired records, and delete it."""
     ctx = b.ctx
@@ -1135,6 +1168,7 @@ def _plan_adopt_delete(b: _Builder, k: tuple[str, str, str], dr: DesiredRecord) 
     tk = (ctx.config.naming.txt_name(have.name, have.type), "TXT", have.set_identifier)
     if ctx.txt_owner(tk) is not None:
         changes.append(Change(ACTION_DELETE, ctx.cur[tk], "ownership"))
+    changes += [Change(ACTION_DELETE, t, "ownership") for t in _foreign_claims(ctx, have, o)]
     who = f"from owner {o.owner!r}" if o is not None else "unowned record (no ownership TXT)"
     b.groups.append(
         ChangeGroup(

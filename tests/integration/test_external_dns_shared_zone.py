@@ -1,15 +1,17 @@
 """The real ExternalDNS and the portal share one hosted zone (issue 16).
 
 ExternalDNS v0.21.0 (built from its Go module) runs as a controller with owner id `extdns`, syncing every
-second from sandbox cluster 1; the portal, owner id `dnsportal`, publishes from cluster 2. Both use the same
-TXT settings (`_dnsportal-%{record_type}.`), so each reads the other's ownership records. Each talks to the
+second from sandbox cluster 1; the portal, owner id `dnsportal`, publishes from cluster 2. Each talks to the
 Route53 stand-in through its own counting proxy, so every ChangeResourceRecordSets either of them sends is
 checked on the wire: neither creates, changes or deletes a record of the other, through several ExternalDNS
-loops, annotation edits on both sides, and a name both clusters publish.
+loops, annotation edits on both sides, and names both clusters publish. The TXT settings vary: the same
+prefix (`_dnsportal-%{record_type}.`) on both sides, none on both, and each side's default.
 
-Then "Adopt" moves that name from ExternalDNS to the portal while a poller lists it every 100 ms: it never
+Then "Adopt" moves a name from ExternalDNS to the portal while a poller lists it every 100 ms: it never
 stops resolving, and ExternalDNS, still publishing it and then no longer publishing it, leaves the
-portal-owned record alone.
+portal-owned record alone. With each side's default TXT naming this needs the adoption to delete
+ExternalDNS's own claim (`a-b`), which it reads instead of the portal's TXT (records/plan.py
+`_foreign_claims`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 ZONE = "shared.test"
 ALPHA = "external-dns.alpha.kubernetes.io/"
-TXT_PREFIX = "_dnsportal-%{record_type}."
+TEMPLATE = "_dnsportal-%{record_type}."  # the portal's default TXT prefix
 EXTDNS, PORTAL = "extdns", "dnsportal"
 
 # cluster 1 (ExternalDNS) publishes a and b; cluster 2 (the portal) publishes b, c and d
@@ -55,8 +57,54 @@ def fqdn(short: str) -> str:
     return f"{short}.{ZONE}."
 
 
-def txt_of(short: str) -> str:
-    return f"_dnsportal-a.{short}.{ZONE}."
+def txt_name(short: str, prefix: str) -> str:
+    """The ownership TXT name of `short`'s A record under `--txt-prefix=prefix` (ExternalDNS's mapper)."""
+    if prefix:
+        return f"{prefix.replace('%{record_type}', 'a')}{short}.{ZONE}."
+    return f"a-{short}.{ZONE}."
+
+
+@dataclass(frozen=True)
+class Txt:
+    """The TXT settings of each side: the same prefix, or each its own default."""
+
+    extdns: str  # ExternalDNS's --txt-prefix
+    portal: str  # the zone's TXT prefix in the portal
+
+    def of_extdns(self, short: str) -> str:
+        return txt_name(short, self.extdns)
+
+    def of_portal(self, short: str) -> str:
+        return txt_name(short, self.portal)
+
+    @property
+    def same(self) -> bool:
+        return self.extdns == self.portal
+
+    def extdns_skips(self, change: str) -> str:
+        """How ExternalDNS's log says why it drops a planned `change` ("update" or "delete") of a portal
+        record: the owner it read, or none (it reads no TXT of another naming; an update carries the owner
+        label over from the record, empty)."""
+        if self.same:
+            return 'because owner id does not match (found: "dnsportal", required: "extdns")'
+        if change == "update":
+            return 'because owner id does not match (found: "", required: "extdns")'
+        return 'because of missing owner label (required: "extdns")'
+
+    def adoption(self, short: str) -> list[tuple[str, str, str, str]]:
+        """The changes an adoption of `short` from ExternalDNS sends, in one batch, sorted."""
+        if self.same:  # one TXT, rewritten in place to name the portal
+            txt = [("UPSERT", self.of_portal(short), "TXT", "")]
+        else:  # the portal's TXT, and ExternalDNS's claim under its own naming goes
+            txt = [("CREATE", self.of_portal(short), "TXT", ""), ("DELETE", self.of_extdns(short), "TXT", "")]
+        return sorted([("UPSERT", fqdn(short), "A", ""), *txt])
+
+
+SAME_PREFIX = pytest.param(Txt(TEMPLATE, TEMPLATE), id="same-prefix")
+# Each side's default: the portal also reads ExternalDNS's default naming, so it sees whose records are whose;
+# ExternalDNS reads only its own, so the portal's records look unowned to it.
+EACH_DEFAULT = pytest.param(Txt("", TEMPLATE), id="each-default")
+TXT_SETTINGS = [SAME_PREFIX, pytest.param(Txt("", ""), id="no-prefix"), EACH_DEFAULT]
 
 
 @pytest.fixture(autouse=True)
@@ -94,8 +142,8 @@ def _values(item: dict[str, Any]) -> list[str]:
     return sorted(r["Value"] for r in item.get("ResourceRecords", []))
 
 
-def _owner(records: dict[tuple[str, str], dict[str, Any]], short: str) -> str | None:
-    item = records.get((txt_of(short), "TXT"))
+def _owner(records: dict[tuple[str, str], dict[str, Any]], txt: str) -> str | None:
+    item = records.get((txt, "TXT"))
     return ownership_in_value(item["ResourceRecords"][0]["Value"])[1] if item else None
 
 
@@ -120,6 +168,7 @@ def _names(changes: list[tuple[str, str, str, str]]) -> set[str]:
 class Shared:
     """One zone, two owners: what the tests need to drive and watch both sides."""
 
+    txt: Txt
     zone: Zone
     cluster: Cluster  # cluster 2, registered in the portal
     ns: str
@@ -141,7 +190,10 @@ class Shared:
 
 
 @pytest.fixture
-def shared(root, kube_clusters, kube_namespace, route53, moto_service, fault_proxy, run_jobs, tmp_path):
+def shared(
+    request, root, kube_clusters, kube_namespace, route53, moto_service, fault_proxy, run_jobs, tmp_path
+):
+    txt: Txt = request.param
     cluster1, cluster2 = kube_clusters
     api1, api2 = kube_client(cluster1), kube_client(cluster2)
     ns = kube_namespace
@@ -152,7 +204,7 @@ def shared(root, kube_clusters, kube_namespace, route53, moto_service, fault_pro
 
     # The portal's zone, reached through `fault_proxy`; auto-applied unless a plan needs a person.
     zone = import_zone(
-        root, route53, fault_proxy.url, ZONE, approval_mode="none", owner_id=PORTAL, txt_prefix=TXT_PREFIX
+        root, route53, fault_proxy.url, ZONE, approval_mode="none", owner_id=PORTAL, txt_prefix=txt.portal
     )
     extdns_proxy = FaultProxy(moto_service.url).start()
     kubeconfig = tmp_path / "kubeconfig-cluster1.yaml"
@@ -163,7 +215,7 @@ def shared(root, kube_clusters, kube_namespace, route53, moto_service, fault_pro
             endpoint_url=extdns_proxy.url,
             zone_id=zone.provider_zone_id,
             owner_id=EXTDNS,
-            txt_prefix=TXT_PREFIX,
+            txt_prefix=txt.extdns,
             sources=["service"],
             flags=[f"--namespace={ns}", f"--domain-filter={ZONE}"],
         ) as extdns:
@@ -180,7 +232,7 @@ def shared(root, kube_clusters, kube_namespace, route53, moto_service, fault_pro
                 creds=Credentials(kubeconfig=yaml.safe_dump(cluster2.kubeconfig("restricted")), context=""),
             )
             Cluster.objects.filter(id=cluster.id).update(source_options={"namespace": ns})
-            s = Shared(zone, cluster, ns, api1, api2, extdns, extdns_proxy, fault_proxy, run_jobs)
+            s = Shared(txt, zone, cluster, ns, api1, api2, extdns, extdns_proxy, fault_proxy, run_jobs)
             s.portal_resync(full_read=True)
             yield s
     finally:
@@ -189,6 +241,7 @@ def shared(root, kube_clusters, kube_namespace, route53, moto_service, fault_pro
         api2.close()
 
 
+@pytest.mark.parametrize("shared", TXT_SETTINGS, indirect=True)
 def test_external_dns_and_the_portal_share_a_zone_and_neither_touches_the_others_records(shared, route53):
     s = shared
     zone_id = s.zone.provider_zone_id
@@ -216,8 +269,8 @@ def test_external_dns_and_the_portal_share_a_zone_and_neither_touches_the_others
     # On the wire: each sent changes (it did: the TTL edits) and only ever to its own records and their TXTs,
     # counting every batch sent, not only those Route53 accepted.
     extdns_sent, portal_sent = _sent(s.extdns_proxy), _sent(s.portal_proxy)
-    extdns_names = {fqdn("a"), fqdn("b"), txt_of("a"), txt_of("b")}
-    portal_names = {fqdn("c"), fqdn("d"), txt_of("c"), txt_of("d")}
+    extdns_names = {fqdn("a"), fqdn("b"), s.txt.of_extdns("a"), s.txt.of_extdns("b")}
+    portal_names = {fqdn("c"), fqdn("d"), s.txt.of_portal("c"), s.txt.of_portal("d")}
     assert _names(extdns_sent) <= extdns_names, extdns_sent
     assert _names(portal_sent) <= portal_names, portal_sent
     assert {("UPSERT", fqdn("a"), "A", "")} <= set(s.extdns_proxy.accepted_changes())
@@ -228,10 +281,10 @@ def test_external_dns_and_the_portal_share_a_zone_and_neither_touches_the_others
     records = _zone(route53, zone_id)
     for short, ip in EXTDNS_IPS.items():
         assert _values(records[(fqdn(short), "A")]) == [ip]
-        assert _owner(records, short) == EXTDNS
+        assert _owner(records, s.txt.of_extdns(short)) == EXTDNS
     for short in ("c", "d"):
         assert _values(records[(fqdn(short), "A")]) == [PORTAL_IPS[short]]
-        assert _owner(records, short) == PORTAL
+        assert _owner(records, s.txt.of_portal(short)) == PORTAL
     assert records[(fqdn("a"), "A")]["TTL"] == records[(fqdn("c"), "A")]["TTL"] == 240
 
     # The portal's view: ExternalDNS's records are another owner's, shown and left alone, and the name both
@@ -248,11 +301,13 @@ def test_external_dns_and_the_portal_share_a_zone_and_neither_touches_the_others
     log = s.extdns.log().replace('\\"', '"')
     for short in ("c", "d"):
         assert f"Skipping endpoint {short}.{ZONE}" in log
-    assert 'owner id does not match (found: "dnsportal", required: "extdns")' in log
+    assert s.txt.extdns_skips("delete") in log
     # d, which it wanted too: it planned to change it to cluster 1's address, and dropped that for the owner
-    assert f"Skipping endpoint d.{ZONE} 60 IN A  203.0.113.4 [] because owner id does not match" in log
+    assert f"Skipping endpoint d.{ZONE} 60 IN A  203.0.113.4 [] {s.txt.extdns_skips('update')}" in log
 
 
+# An adoption with no prefix on both sides is the same-prefix case: one TXT rewritten in place.
+@pytest.mark.parametrize("shared", [SAME_PREFIX, EACH_DEFAULT], indirect=True)
 def test_adopting_a_name_from_external_dns_never_stops_it_resolving(shared, route53, root, bob, moto_service):
     s = shared
     zone_id = s.zone.provider_zone_id
@@ -292,12 +347,18 @@ def test_adopting_a_name_from_external_dns_never_stops_it_resolving(shared, rout
         s.run_jobs()
         cs = ChangeSet.objects.get(zone=s.zone, cause="adopt")
         assert cs.status == ChangeSet.Status.PENDING and cs.needs_approval
-        # The record and its ownership TXT change in place, in one batch: no moment without the name.
+        # The record changes in place (UPSERT, never DELETE + CREATE) with its ownership, in one batch: no
+        # moment without the name.
         actions = [a for group in cs.changes.all() for a in group.actions]
         assert sorted(
-            (a["Action"], a["ResourceRecordSet"]["Name"].rstrip(".") + ".", a["ResourceRecordSet"]["Type"])
+            (
+                a["Action"],
+                a["ResourceRecordSet"]["Name"].rstrip(".") + ".",
+                a["ResourceRecordSet"]["Type"],
+                "",
+            )
             for a in actions
-        ) == [("UPSERT", txt_of("b"), "TXT"), ("UPSERT", name, "A")]
+        ) == s.txt.adoption("b")
         s.extdns.wait_for_loop()  # ExternalDNS still owns it and keeps syncing meanwhile
         changesets.changeset_approve(changeset_id=cs.id, approver=bob)
         s.run_jobs()
@@ -305,10 +366,11 @@ def test_adopting_a_name_from_external_dns_never_stops_it_resolving(shared, rout
         assert cs.status == ChangeSet.Status.APPLIED, cs.error
         _wait("a poll of the adopted record", lambda: polls[-1][1] == new)
 
-        # Cluster 1 still publishes b: ExternalDNS sees the portal's owner id and leaves it.
+        # Cluster 1 still publishes b: ExternalDNS finds it not its own (the portal's owner id, or none under
+        # its naming) and leaves it.
         s.extdns.wait_for_loop()
         s.extdns.wait_for_loop()
-        # Then cluster 1 stops publishing it: the TXT names another owner, so ExternalDNS deletes nothing.
+        # Then cluster 1 stops publishing it: not its own, so ExternalDNS deletes nothing.
         k8s.CoreV1Api(s.api1).delete_namespaced_service("b", s.ns)
         _wait(
             "ExternalDNS to see b gone from cluster 1",
@@ -329,22 +391,26 @@ def test_adopting_a_name_from_external_dns_never_stops_it_resolving(shared, rout
     assert all(a == old for a in answers[:first_new]) and all(a == new for a in answers[first_new:])
     assert len(answers) >= 20
 
-    # On the wire, since the adoption began: ExternalDNS sent nothing for b or its TXT; the portal only those.
-    assert not _names(_sent(s.extdns_proxy)) & {name, txt_of("b")}, _sent(s.extdns_proxy)
-    assert sorted(_sent(s.portal_proxy)) == [("UPSERT", txt_of("b"), "TXT", ""), ("UPSERT", name, "A", "")]
+    # On the wire, since the adoption began: ExternalDNS sent nothing for b or a TXT of it; the portal only
+    # the adoption, once.
+    b_names = {name, s.txt.of_portal("b"), s.txt.of_extdns("b")}
+    assert not _names(_sent(s.extdns_proxy)) & b_names, _sent(s.extdns_proxy)
+    assert sorted(_sent(s.portal_proxy)) == s.txt.adoption("b")
 
     records = _zone(route53, zone_id)
-    assert _values(records[(name, "A")]) == list(new) and _owner(records, "b") == PORTAL
-    assert _owner(records, "a") == EXTDNS  # the name it did not hand over is still ExternalDNS's
+    assert _values(records[(name, "A")]) == list(new) and _owner(records, s.txt.of_portal("b")) == PORTAL
+    if not s.txt.same:
+        assert (s.txt.of_extdns("b"), "TXT") not in records
+    assert _owner(records, s.txt.of_extdns("a")) == EXTDNS  # the name it did not hand over is still its own
     # ExternalDNS's own account of it: once cluster 1 no longer published b, it planned to delete the record
-    # and dropped that delete for the owner id (its log; logrus escapes the quotes in a message).
+    # and dropped that delete for its owner (its log; logrus escapes the quotes in a message).
     lines = s.extdns.log().replace('\\"', '"').splitlines()
     last_published = max(i for i, line in enumerate(lines) if f"from service: {s.ns}/b:" in line)
     skipped = [
         line
         for line in lines[last_published:]
         if f"Skipping endpoint b.{ZONE} 60 IN A  {PORTAL_IPS['b']} " in line
-        and 'owner id does not match (found: "dnsportal", required: "extdns")' in line
+        and s.txt.extdns_skips("delete") in line
     ]
     assert skipped, "\n".join(lines[last_published:])
 

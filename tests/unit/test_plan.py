@@ -10,7 +10,13 @@ import pytest
 
 from records.aggregate import aggregate
 from records.endpoint import Endpoint
-from records.ownership import DEFAULT_TXT_NAMING, EXTERNAL_DNS_TXT_NAMING, TxtNaming, ownership_record
+from records.ownership import (
+    DEFAULT_TXT_NAMING,
+    EXTERNAL_DNS_TXT_NAMING,
+    TxtNaming,
+    ownership_record,
+    read_registry,
+)
 from records.plan import (
     ADOPT,
     CREATE,
@@ -565,6 +571,82 @@ def test_adopt_takes_over_only_when_asked_and_needs_approval() -> None:
     assert [c.action for c in by_key["m.example.com. A"].changes] == ["UPSERT", "CREATE"]
     after = apply_plan([SOA, NS, *theirs, *manual], p)
     assert compute_plan(desired, after, cfg()).is_empty  # ours now, without adopting again
+
+
+def _extdns_owner(zone: Iterable[RecordSet], rs: RecordSet, naming: TxtNaming) -> str | None:
+    """Who ExternalDNS, reading only `naming`, thinks owns `rs` (its registry's lookup order)."""
+    got = read_registry([t for t in zone if t.type == "TXT"], naming).owner_of(rs)
+    return got.owner if got is not None else None
+
+
+def test_adopt_deletes_the_previous_owners_claim_under_its_own_txt_naming() -> None:
+    # ExternalDNS with its defaults (`a-w`, and the legacy untyped `w` of older releases) beside a zone with
+    # the portal's prefix: writing only `_dnsportal-a.w` would leave ExternalDNS the owner in its own eyes.
+    w = rec("w.example.com.", "1.1.1.1")
+    typed = ownership_record(w, "extdns", {"resource": "service/default/w"}, EXTERNAL_DNS_TXT_NAMING)
+    legacy = RecordSet("w.example.com.", "TXT", "", 300, typed.values)
+    desired = [ep("w.example.com", "2.2.2.2")]
+    zone = [w, typed, legacy]
+    kw = {"also_read": (EXTERNAL_DNS_TXT_NAMING,)}
+    p = plan(desired, zone, adopt=["w.example.com"], **kw)
+    assert kinds(p) == [(ADOPT, "w.example.com. A")]
+    assert sorted(actions(p)) == [
+        ("CREATE", "_dnsportal-a.w.example.com.", "TXT"),
+        ("DELETE", "a-w.example.com.", "TXT"),
+        ("DELETE", "w.example.com.", "TXT"),
+        ("UPSERT", "w.example.com.", "A"),
+    ]
+    after = apply_plan([SOA, NS, *zone], p)
+    adopted = next(r for r in after if r.key == w.key)
+    assert _extdns_owner(after, adopted, EXTERNAL_DNS_TXT_NAMING) is None  # ExternalDNS: not its own now
+    assert _extdns_owner(after, adopted, DEFAULT_TXT_NAMING) == ME
+    converges(p, desired, zone, **kw)
+
+
+def test_adopt_with_the_same_txt_naming_rewrites_the_one_claim_in_place() -> None:
+    w = rec("w.example.com.", "1.1.1.1")
+    zone = owned(w, owner="extdns", naming=EXTERNAL_DNS_TXT_NAMING)
+    p = plan([ep("w.example.com", "2.2.2.2")], zone, adopt=["w.example.com"], naming=EXTERNAL_DNS_TXT_NAMING)
+    assert sorted(actions(p)) == [("UPSERT", "a-w.example.com.", "TXT"), ("UPSERT", "w.example.com.", "A")]
+    after = apply_plan([SOA, NS, *zone], p)
+    assert _extdns_owner(after, next(r for r in after if r.key == w.key), EXTERNAL_DNS_TXT_NAMING) == ME
+
+
+def test_adopt_leaves_a_legacy_claim_that_also_owns_another_type_at_the_name() -> None:
+    w = rec("w.example.com.", "1.1.1.1")
+    mx = rec("w.example.com.", "10 mail.example.com.", rtype="MX")
+    typed = ownership_record(w, "extdns", {"resource": "service/default/w"}, EXTERNAL_DNS_TXT_NAMING)
+    legacy = RecordSet("w.example.com.", "TXT", "", 300, typed.values)
+    p = plan(
+        [ep("w.example.com", "2.2.2.2")],
+        [w, mx, typed, legacy],
+        adopt=["w.example.com"],
+        also_read=(EXTERNAL_DNS_TXT_NAMING,),
+    )
+    assert ("DELETE", "a-w.example.com.", "TXT") in actions(p)
+    assert ("DELETE", "w.example.com.", "TXT") not in actions(p)  # ExternalDNS's MX keeps its owner
+
+
+def test_adopting_an_alias_a_record_deletes_its_cname_typed_claim() -> None:
+    # ExternalDNS before v0.22 owns an alias A record through a `cname-` TXT and never reads the `a-` one.
+    target = "lb-1.eu-west-1.elb.amazonaws.com"
+    alias = AliasTarget(target, "Z32O12XQLNTSW2", True)
+    a, aaaa = (RecordSet("w.example.com.", t, alias=alias) for t in ("A", "AAAA"))
+    claims = [
+        ownership_record(RecordSet(a.name, t, values=(target,)), "extdns", {}, EXTERNAL_DNS_TXT_NAMING)
+        for t in ("CNAME", "AAAA")
+    ]
+    assert [c.name for c in claims] == ["cname-w.example.com.", "aaaa-w.example.com."]
+    desired = [ep("w.example.com", target, rtype="CNAME", props={"alias": "true"})]
+    zone = [a, aaaa, *claims]
+    p = plan(desired, zone, adopt=["w.example.com"], naming=EXTERNAL_DNS_TXT_NAMING)
+    assert sorted(actions(p)) == [
+        ("CREATE", "a-w.example.com.", "TXT"),
+        ("DELETE", "cname-w.example.com.", "TXT"),
+        ("UPSERT", "aaaa-w.example.com.", "TXT"),
+    ]
+    after = apply_plan([SOA, NS, *zone], p)
+    assert _extdns_owner(after, a, EXTERNAL_DNS_TXT_NAMING) == ME  # read through `a-w` once `cname-w` is gone
 
 
 def test_adopt_of_something_nobody_publishes_is_a_note() -> None:
