@@ -241,3 +241,62 @@ def test_a_hostname_is_the_aggregate_across_clusters(carol, zone):
     assert sorted(c["cluster"] for c in detail["clusters"]) == ["k3s-edge", "rke2-dc1"]
     assert detail["policy"]["kind"] == "round-robin" and len(detail["endpoints"]) == 2
     assert api.get(f"{API}/hostnames/nothing.example.com/").status_code == 404
+
+
+def _many(root, n: int = 6) -> None:
+    """`n` rows of every listed kind, each with the related rows a page shows (zone, cluster, people)."""
+    from dnsportal.audit import audit_record
+    from records.models import PolicyProposal, Verification, ZoneRecord
+
+    for i in range(n):
+        account = ProviderAccount.objects.create(name=f"aws-{i}", credential_kind="default")
+        zone = Zone.objects.create(account=account, provider_zone_id=f"Z{i}", name=f"z{i}.example.com.")
+        data = {"Name": f"a.{zone.name}", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}]}
+        ZoneRecord.objects.create(zone=zone, name=f"a.{zone.name}", type="A", data=data, ownership="owned")
+        ChangeSet.objects.create(zone=zone, fingerprint=f"{i}" * 64, requested_by=root, approved_by=root)
+        PolicyProposal.objects.create(
+            zone=zone, hostname=f"a.z{i}.example.com", policy={}, proposed_by=root, approved_by=root
+        )
+        Verification.objects.create(zone=zone, kind=Verification.Kind.RESOLUTION, requested_by=root)
+        publish({f"a.z{i}.example.com": "192.0.2.1"}, f"cluster-{i}")
+        JobRun.objects.create(name="zone_reconcile", queue="dns", actor=root)
+        audit_record(actor=root, action="zone.update", obj=zone)
+        token_for(root, f"t{i}")
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "clusters",
+        "endpoints",
+        "accounts",
+        "zones",
+        "records",
+        "changesets",
+        "proposals",
+        "verifications",
+        "audit",
+        "jobs",
+        "tokens",
+    ],
+)
+def test_every_list_costs_the_same_queries_for_a_page_of_one_or_of_many(root, resource):
+    _many(root)
+    api = ApiClient(token_for(root))
+    api.get(f"{API}/{resource}/", page_size=1)  # the token's last use is written once a minute
+    counts = []
+    for size in (1, 5):
+        with CaptureQueriesContext(connection) as queries:
+            response = api.get(f"{API}/{resource}/", page_size=size)
+        assert response.status_code == 200 and len(response.json()["results"]) == size
+        counts.append(len(queries))
+    assert counts[0] == counts[1], (resource, counts, [q["sql"][:120] for q in queries.captured_queries])
+
+
+def test_the_audit_pages_say_an_entry_came_through_the_api_and_by_which_token(client, alice, zone):
+    ApiClient(token_for(alice, "ci-deploy")).post(f"{API}/zones/{zone.id}/reconcile/")
+    entry = AuditEntry.objects.get(action="zone.reconcile_now")
+    client.force_login(alice)
+    detail = client.get(f"/audit/{entry.id}/").content.decode()
+    assert f"alice through the API, token ci-deploy (#{entry.api_token_id})" in detail
+    assert ">API</span>" in client.get("/audit/").content.decode()
