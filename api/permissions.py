@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import exceptions, permissions
 
-from dnsportal.roles import _ROLE_FOR, VIEW, has_role_perm
+from dnsportal.roles import VIEW, has_role_perm, role_for
 
 
 def needed_perm(view) -> str:
@@ -23,7 +23,7 @@ class RolePermission(permissions.BasePermission):
             raise exceptions.NotAuthenticated()
         perm = needed_perm(view)
         if not has_role_perm(user, perm):
-            raise exceptions.PermissionDenied(f"This needs the {_ROLE_FOR[perm]} role.")
+            raise exceptions.PermissionDenied(f"This needs the {role_for(perm)} role.")
         return True
 
 

@@ -27,6 +27,11 @@ ROLES = list(ROLE_PERMISSIONS)
 _ROLE_FOR = {VIEW: "viewer", OPERATE: "operator", APPROVE: "approver", ADMINISTER: "admin"}
 
 
+def role_for(perm: str) -> str:
+    """The least role holding `perm`, as refusals name it ("This needs the operator role.")."""
+    return _ROLE_FOR[perm]
+
+
 def has_role_perm(user, perm: str) -> bool:
     return bool(user and user.is_authenticated and user.has_perm(f"dnsportal.{perm}"))
 
