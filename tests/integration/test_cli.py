@@ -157,3 +157,51 @@ def test_exit_codes_say_what_went_wrong(live_server, carol, alice):
     assert cli("http://127.0.0.1:9", viewer, "clusters", "list").returncode == 7
     table = ok(cli(base, viewer, "changes", "list")).stdout.splitlines()
     assert table[0].split()[:3] == ["ID", "ZONE", "STATUS"] and str(cs.id) in table[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_policy_show_and_propose_a_weighted_split_for_review(live_server, alice, carol):
+    from records.models import PolicyProposal
+    from tests.fixtures.zones import publish
+
+    account = ProviderAccount.objects.create(name="aws-prod", credential_kind="default")
+    zone = Zone.objects.create(account=account, provider_zone_id="Z1", name="example.com.")
+    for cluster, ip in (("rke2-dc1", "198.51.100.10"), ("k3s-edge", "198.51.100.40")):
+        publish({"app.example.com": ip}, cluster, annotations={f"{PREFIX}hostname": "app.example.com"})
+    base, operator = live_server.url, token_for(alice)
+
+    shown = ok(cli(base, token_for(carol), "policy", "show", "app.example.com")).stdout
+    assert shown.startswith("app.example.com: round-robin") and "k3s-edge" in shown and "rke2-dc1" in shown
+    bad = cli(
+        base,
+        operator,
+        "policy",
+        "propose",
+        "app.example.com",
+        "--kind",
+        "weighted",
+        "--share",
+        "rke2-dc1=300",
+        "--share",
+        "k3s-edge=20",
+    )
+    assert bad.returncode == 2 and "rke2-dc1" in bad.stderr, bad.stderr
+    assert not PolicyProposal.objects.exists()
+    proposed = cli(
+        base,
+        operator,
+        "-o",
+        "json",
+        "policy",
+        "propose",
+        "app.example.com",
+        "--kind",
+        "weighted",
+        "--share",
+        "rke2-dc1=80",
+        "--share",
+        "k3s-edge=20",
+    )
+    p = PolicyProposal.objects.get(id=json.loads(ok(proposed).stdout)["id"])
+    assert (p.zone, p.status, p.proposed_by) == (zone, PolicyProposal.Status.PENDING, alice)
+    assert {s["cluster"]: s["weight"] for s in p.policy["shares"]} == {"rke2-dc1": 80, "k3s-edge": 20}
