@@ -65,6 +65,6 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Token {token.name} revoked: it is refused from now on.")
-    if token.user_id != request.user.id:
+    if token.user_id != request.user.id and has_role_perm(request.user, ADMINISTER):
         return redirect("account:token-all")
     return redirect("account:token-list")

@@ -196,6 +196,8 @@ def test_the_schema_and_the_docs_are_served_without_a_cdn(client, carol):
         assert not external, external
         for asset in re.findall(r'src="(/static/[^"]+)"', html):
             assert client.get(asset).status_code == 200, asset
+        if page == "docs":
+            assert '"validatorUrl": null' in html  # no call home to validator.swagger.io
 
 
 def _endpoints(n: int) -> None:
@@ -300,3 +302,21 @@ def test_the_audit_pages_say_an_entry_came_through_the_api_and_by_which_token(cl
     detail = client.get(f"/audit/{entry.id}/").content.decode()
     assert f"alice through the API, token ci-deploy (#{entry.api_token_id})" in detail
     assert ">API</span>" in client.get("/audit/").content.decode()
+
+
+def test_an_admin_sees_and_revokes_everyones_tokens_on_a_page_and_others_cannot(client, carol, alice, root):
+    token_for(carol, "carols-laptop")
+    carols = ApiToken.objects.get(name="carols-laptop")
+    client.force_login(alice)
+    assert client.get("/account/tokens/all/").status_code == 403
+    response = client.post(f"/account/tokens/{carols.id}/revoke/")
+    carols.refresh_from_db()
+    assert response["Location"] == "/account/tokens/" and carols.revoked_at is None
+    client.force_login(root)
+    page = client.get("/account/tokens/all/").content.decode()
+    assert "carols-laptop" in page and "carol" in page
+    client.post(f"/account/tokens/{carols.id}/revoke/")
+    carols.refresh_from_db()
+    assert carols.revoked_by == root
+    client.force_login(carol)
+    assert "revoked" in client.get("/account/tokens/").content.decode()
