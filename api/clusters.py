@@ -14,9 +14,15 @@ from rest_framework.response import Response
 from api.base import PortalViewSet, clean_with
 from api.errors import ErrorSerializer
 from clusters import services
-from clusters.forms import ClusterEditForm, ClusterRegisterForm, SourceOptionsForm, format_labels
+from clusters.forms import (
+    ClusterEditForm,
+    ClusterRegisterForm,
+    CredentialsForm,
+    SourceOptionsForm,
+    format_labels,
+)
 from clusters.kubeconfig import KubeconfigError
-from clusters.models import Cluster, ClusterCheck
+from clusters.models import Cluster, ClusterCheck, ConnectionTest, DiscoveredObject
 from dnsportal.models import JobRun
 from dnsportal.roles import ADMINISTER, OPERATE
 
@@ -133,6 +139,55 @@ class JobQueuedSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class ConnectionTestSerializer(serializers.ModelSerializer):
+    result = serializers.DictField(
+        help_text="health, server_version, distribution, node_count, "
+        "missing_permissions, error, duration_ms (once done)"
+    )
+
+    class Meta:
+        model = ConnectionTest
+        fields = ["id", "status", "created_at", "result"]
+
+
+class ObjectSerializer(serializers.ModelSerializer):
+    cluster = serializers.CharField(source="cluster.name")
+    errors = serializers.ListField(child=serializers.CharField())
+    warnings = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = DiscoveredObject
+        fields = [
+            "id",
+            "cluster",
+            "kind",
+            "namespace",
+            "name",
+            "errors",
+            "warnings",
+            "skipped_reason",
+            "first_seen",
+            "last_seen",
+        ]
+
+
+class ObjectFilter(filters.FilterSet):
+    cluster = filters.CharFilter(field_name="cluster__name")
+    kind = filters.ChoiceFilter(choices=DiscoveredObject.Kind.choices)
+    namespace = filters.CharFilter()
+    problems = filters.BooleanFilter(
+        method="with_problems", help_text="true: objects with errors or warnings"
+    )
+
+    class Meta:
+        model = DiscoveredObject
+        fields: list[str] = []
+
+    def with_problems(self, queryset, name, value):
+        problems = ~Q(errors=[]) | ~Q(warnings=[])
+        return queryset.filter(problems) if value else queryset.exclude(problems)
+
+
 class ClusterFilter(filters.FilterSet):
     q = filters.CharFilter(method="search", help_text="Part of the name, display name or server.")
     health = filters.ChoiceFilter(choices=Cluster.Health.choices)
@@ -183,6 +238,8 @@ class ClusterViewSet(PortalViewSet):
         "check": OPERATE,
         "enabled": ADMINISTER,
         "source_options": ADMINISTER,
+        "test_connection": ADMINISTER,
+        "connection_test": ADMINISTER,
     }
 
     def get_queryset(self):
@@ -322,3 +379,41 @@ class ClusterViewSet(PortalViewSet):
             actor=request.user, cluster_id=cluster.id, options=clean["options"]
         )
         return Response(ClusterDetailSerializer(self._detail(cluster.name)).data)
+
+    @extend_schema(request=CredentialsSerializer, responses={202: ConnectionTestSerializer, **WRITE_ERRORS})
+    @action(detail=False, methods=["post"], url_path="test-connection")
+    def test_connection(self, request):
+        """Test a kubeconfig before registering it (the register page's "Test connection"), as a job."""
+        body = CredentialsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        form = CredentialsForm(data=_credentials_data(body.validated_data))
+        clean_with(form)
+        test = services.connection_test_create(actor=request.user, creds=form.credentials())
+        return Response(ConnectionTestSerializer(test).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("test_id", int, OpenApiParameter.PATH)],
+        responses={200: ConnectionTestSerializer, **ERRORS},
+    )
+    @action(detail=False, methods=["get"], url_path=r"test-connection/(?P<test_id>[0-9]+)")
+    def connection_test(self, request, test_id: str):
+        """A connection test's result (only the person who asked for it sees it, as on the page)."""
+        test = get_object_or_404(ConnectionTest, id=test_id, created_by=request.user)
+        return Response(ConnectionTestSerializer(test).data)
+
+
+class ObjectViewSet(PortalViewSet):
+    """The Services and Ingresses discovery saw, with what stopped them (errors) or what it warns about."""
+
+    serializer_class = ObjectSerializer
+    filterset_class = ObjectFilter
+
+    def get_queryset(self):
+        return DiscoveredObject.objects.select_related("cluster").only(
+            *[f for f in ObjectSerializer.Meta.fields if f != "cluster"], "cluster__name"
+        )
+
+    @extend_schema(responses={200: ObjectSerializer(many=True), **ERRORS})
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(ObjectSerializer(page, many=True).data)

@@ -5,6 +5,7 @@ the author of a change set cannot approve it here either."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Prefetch
@@ -300,6 +301,26 @@ class ProposeSerializer(serializers.Serializer):
     health_check = serializers.DictField(required=False, allow_null=True, default=None)
 
 
+class PatchSerializer(serializers.Serializer):
+    cluster = serializers.CharField(source="obj.cluster")
+    kind = serializers.CharField(source="obj.kind")
+    namespace = serializers.CharField(source="obj.namespace")
+    name = serializers.CharField(source="obj.name")
+    before = serializers.DictField(child=serializers.CharField())
+    after = serializers.DictField(child=serializers.CharField())
+    changes = serializers.DictField(child=serializers.CharField(allow_null=True))
+    also_affects = serializers.ListField(child=serializers.CharField())
+
+
+class PreviewSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    warnings = serializers.ListField(child=serializers.CharField())
+    patches = PatchSerializer(many=True)
+    read_only = serializers.DictField(child=serializers.CharField())
+    predicted = serializers.ListField(child=serializers.JSONField(), help_text="The DNS change, by group.")
+
+
 class CommentSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
@@ -316,7 +337,14 @@ class ProposalFilter(filters.FilterSet):
 class ProposalViewSet(PortalViewSet):
     serializer_class = ProposalSerializer
     filterset_class = ProposalFilter
-    perms = {"create": OPERATE, "approve": APPROVE, "reject": APPROVE, "retry": OPERATE, "abandon": OPERATE}
+    perms = {
+        "create": OPERATE,
+        "preview": OPERATE,
+        "approve": APPROVE,
+        "reject": APPROVE,
+        "retry": OPERATE,
+        "abandon": OPERATE,
+    }
 
     def get_queryset(self):
         return PolicyProposal.objects.select_related("zone", "proposed_by", "approved_by")
@@ -345,9 +373,7 @@ class ProposalViewSet(PortalViewSet):
             p = self._detail(pk)
         return Response(ProposalDetailSerializer(p).data)
 
-    @extend_schema(request=ProposeSerializer, responses={201: ProposalDetailSerializer, **WRITE_ERRORS})
-    def create(self, request):
-        """Propose a traffic policy for a hostname (the editor's checks; each problem on its field)."""
+    def _checked(self, request) -> tuple[Zone, str, TrafficPolicy, dict | None, Any]:
         body = ProposeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -357,20 +383,42 @@ class ProposalViewSet(PortalViewSet):
         shown = proposals.preview(
             zone=zone, hostname=hostname, policy=policy, health_check=data["health_check"]
         )
+        return zone, hostname, policy, data["health_check"], shown
+
+    @staticmethod
+    def _field_errors(shown) -> dict[str, list[str]]:
+        fields: dict[str, list[str]] = {}
+        for e in shown.errors:
+            key = "non_field_errors" if e.field == "__all__" else f"policy.{e.field}"
+            fields.setdefault(key, []).append(e.message)
+        return fields
+
+    @extend_schema(request=ProposeSerializer, responses={201: ProposalDetailSerializer, **WRITE_ERRORS})
+    def create(self, request):
+        """Propose a traffic policy for a hostname (the editor's checks; each problem on its field)."""
+        zone, hostname, policy, health_check, shown = self._checked(request)
         if shown.errors:
-            fields: dict[str, list[str]] = {}
-            for e in shown.errors:
-                key = "non_field_errors" if e.field == "__all__" else f"policy.{e.field}"
-                fields.setdefault(key, []).append(e.message)
-            raise serializers.ValidationError(fields)
+            raise serializers.ValidationError(self._field_errors(shown))
         p = proposals.policy_propose(
-            actor=request.user,
-            zone_id=zone.id,
-            hostname=hostname,
-            policy=policy,
-            health_check=data["health_check"],
+            actor=request.user, zone_id=zone.id, hostname=hostname, policy=policy, health_check=health_check
         )
         return Response(ProposalDetailSerializer(self._detail(p.id)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ProposeSerializer, responses={200: PreviewSerializer, **WRITE_ERRORS})
+    @action(detail=False, methods=["post"])
+    def preview(self, request):
+        """What a policy would change, without proposing it: the editor's preview (annotations per object,
+        the predicted DNS change) or its problems, each on its field."""
+        _zone, _hostname, _policy, _hc, shown = self._checked(request)
+        data = {
+            "ok": shown.ok,
+            "errors": self._field_errors(shown),
+            "warnings": list(shown.warnings),
+            "patches": PatchSerializer(shown.patches, many=True).data,
+            "read_only": dict(shown.read_only),
+            "predicted": shown.plan.to_dict()["groups"] if shown.ok and shown.plan else [],
+        }
+        return Response(data)
 
     @extend_schema(request=CommentSerializer, responses={200: ProposalSerializer, **WRITE_ERRORS})
     @action(detail=True, methods=["post"])

@@ -7,7 +7,7 @@ from django.urls import URLPattern, URLResolver, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from api.clusters import ClusterViewSet
+from api.clusters import ClusterViewSet, ObjectViewSet
 from api.endpoints import EndpointViewSet, HostnameListView, HostnameViewSet
 from api.errors import not_found
 from api.logs import AuditViewSet, JobViewSet, TokenViewSet
@@ -17,6 +17,7 @@ from api.zones import AccountViewSet, RecordViewSet, VerificationViewSet, ZoneVi
 router = SimpleRouter()
 router.register("clusters", ClusterViewSet, basename="cluster")
 router.register("endpoints", EndpointViewSet, basename="endpoint")
+router.register("objects", ObjectViewSet, basename="object")
 router.register("hostnames", HostnameViewSet, basename="hostname")
 router.register("accounts", AccountViewSet, basename="account")
 router.register("zones", ZoneViewSet, basename="zone")

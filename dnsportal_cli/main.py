@@ -376,6 +376,18 @@ def policy_propose(ctx: Ctx) -> int:
         "hostname": a.hostname,
         "policy": {"kind": a.kind, "ttl": a.ttl, "shares": shares},
     }
+    if a.dry_run:
+        shown = ctx.api.post("proposals/preview/", body)
+
+        def render(d: dict) -> None:
+            for field, messages in d["errors"].items():
+                print(f"{field}: {' '.join(messages)}")
+            for patch in d["patches"]:
+                changes = ", ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in patch["changes"].items()) or "-"
+                print(f"{patch['cluster']} {patch['kind']} {patch['namespace']}/{patch['name']}: {changes}")
+
+        ctx.show(shown, render)
+        return OK if shown["ok"] else USAGE
     p = ctx.api.post("proposals/", body)
     ctx.show(p, lambda d: facts(d, ["id", "hostname", "status", "summary", "proposed_by"]))
     return OK
@@ -504,6 +516,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--leave-out", action="append", metavar="CLUSTER")
     c.add_argument("--ttl", type=int, default=0)
     c.add_argument("--zone", help="id or name (default: the zone holding the name)")
+    c.add_argument("--dry-run", action="store_true", help="show the annotation changes; propose nothing")
     c.set_defaults(func=policy_propose)
 
     a = sub.add_parser("audit", help="the audit log")

@@ -320,3 +320,60 @@ def test_an_admin_sees_and_revokes_everyones_tokens_on_a_page_and_others_cannot(
     assert carols.revoked_by == root
     client.force_login(carol)
     assert "revoked" in client.get("/account/tokens/").content.decode()
+
+
+def test_a_policy_preview_shows_the_annotation_changes_and_proposes_nothing(alice, zone):
+    from records.models import PolicyProposal
+
+    alpha = "external-dns.alpha.kubernetes.io/"
+    for cluster, ip in (("rke2-dc1", "198.51.100.10"), ("k3s-edge", "198.51.100.40")):
+        publish({"app.example.com": ip}, cluster, annotations={f"{alpha}hostname": "app.example.com"})
+    api = ApiClient(token_for(alice))
+    shares = [{"cluster": "rke2-dc1", "weight": 80}, {"cluster": "k3s-edge", "weight": 20}]
+    body = {
+        "zone_id": zone.id,
+        "hostname": "app.example.com",
+        "policy": {"kind": "weighted", "shares": shares},
+    }
+    shown = api.post(f"{API}/proposals/preview/", body).json()
+    assert shown["ok"] and not shown["errors"]
+    changes = {p["cluster"]: p["changes"] for p in shown["patches"]}
+    assert changes["rke2-dc1"][f"{alpha}aws-weight"] == "80"
+    assert changes["k3s-edge"][f"{alpha}set-identifier"] == "k3s-edge"
+    shares[0]["weight"] = 300
+    refused = api.post(f"{API}/proposals/preview/", body).json()
+    assert not refused["ok"] and any("rke2-dc1" in k for k in refused["errors"]), refused
+    assert not PolicyProposal.objects.exists()
+
+
+def test_objects_with_problems_and_a_connection_test_over_the_api(root):
+    from clusters.models import ConnectionTest, DiscoveredObject
+
+    cluster = publish({"ok.example.com": "192.0.2.1"}, "rke2-dc1")
+    DiscoveredObject.objects.create(
+        cluster=cluster,
+        kind="Service",
+        namespace="shop",
+        name="bad",
+        errors=["`aws-weight`: 300 is not 0-255"],
+    )
+    api = ApiClient(token_for(root))
+    bad = api.get(f"{API}/objects/", problems="true").json()["results"]
+    assert [(o["name"], o["errors"]) for o in bad] == [("bad", ["`aws-weight`: 300 is not 0-255"])]
+    kubeconfig = """
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", certificate-authority-data: ""}}]
+users: [{name: u, user: {token: abc}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""
+    queued = api.post(f"{API}/clusters/test-connection/", {"kubeconfig": kubeconfig})
+    assert queued.status_code == 202, queued.json()
+    test = ConnectionTest.objects.get(id=queued.json()["id"])
+    assert test.created_by == root and JobRun.objects.filter(name="connection_test_run").count() == 1
+    assert api.get(f"{API}/clusters/test-connection/{test.id}/").json()["status"] == "pending"
+    other = ApiClient(token_for(make_user("root2", "admin")))
+    assert other.get(f"{API}/clusters/test-connection/{test.id}/").status_code == 404
+    refused = api.post(f"{API}/clusters/test-connection/", {"kubeconfig": "not: [a kubeconfig"})
+    assert refused.status_code == 400 and "kubeconfig" in refused.json()["fields"]

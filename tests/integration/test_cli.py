@@ -187,6 +187,24 @@ def test_policy_show_and_propose_a_weighted_split_for_review(live_server, alice,
     )
     assert bad.returncode == 2 and "rke2-dc1" in bad.stderr, bad.stderr
     assert not PolicyProposal.objects.exists()
+    dry = ok(
+        cli(
+            base,
+            operator,
+            "policy",
+            "propose",
+            "app.example.com",
+            "--kind",
+            "weighted",
+            "--share",
+            "rke2-dc1=80",
+            "--share",
+            "k3s-edge=20",
+            "--dry-run",
+        )
+    )
+    assert "rke2-dc1 Service default/app: " in dry.stdout and "aws-weight=80" in dry.stdout, dry.stdout
+    assert not PolicyProposal.objects.exists()
     proposed = cli(
         base,
         operator,
