@@ -163,11 +163,19 @@ def test_a_rejection_needs_a_reason_and_an_unknown_object_is_404(bob, zone):
 
 
 def test_a_token_over_its_rate_gets_429(carol, settings):
+    import time
+
+    from api.throttle import WINDOW_S
+
     settings.API_TOKEN_RATE = 3
-    api = ApiClient(token_for(carol))
-    statuses = [api.get(f"{API}/clusters/").status_code for _ in range(5)]
+    for attempt in range(3):  # the count is per one-minute window: a run across its end starts again
+        api = ApiClient(token_for(carol, f"try-{attempt}"))
+        window = time.time() // WINDOW_S
+        statuses = [api.get(f"{API}/clusters/").status_code for _ in range(5)]
+        response = api.get(f"{API}/clusters/")
+        if time.time() // WINDOW_S == window:
+            break
     assert statuses[:3] == [200, 200, 200] and statuses[3:] == [429, 429]
-    response = api.get(f"{API}/clusters/")
     assert "over its rate" in _shape(response)["error"] and int(response["Retry-After"]) >= 1
     # Another token of the same person has its own count; the browser's session is not limited.
     assert ApiClient(token_for(carol, "other")).get(f"{API}/clusters/").status_code == 200
