@@ -202,11 +202,13 @@ def shared(
     for name, ip in PORTAL_IPS.items():
         _service(api2, ns, name, ip, "60")
 
-    # The portal's zone, reached through `fault_proxy`; auto-applied unless a plan needs a person.
+    # The portal's zone, reached through `fault_proxy`; auto-applied unless a plan needs a person. Both
+    # proxies refuse a CREATE of a record set that exists, as Route53 does (moto would add a duplicate).
+    fault_proxy.route53_create_rule = True
     zone = import_zone(
         root, route53, fault_proxy.url, ZONE, approval_mode="none", owner_id=PORTAL, txt_prefix=txt.portal
     )
-    extdns_proxy = FaultProxy(moto_service.url).start()
+    extdns_proxy = FaultProxy(moto_service.url, route53_create_rule=True).start()
     kubeconfig = tmp_path / "kubeconfig-cluster1.yaml"
     kubeconfig.write_text(yaml.safe_dump(cluster1.kubeconfig("admin")))
     try:
@@ -264,22 +266,45 @@ def test_external_dns_and_the_portal_share_a_zone_and_neither_touches_the_others
         )
         s.extdns.wait_for_loop()
     s.portal_resync(full_read=True)
+
+    # A name ExternalDNS publishes after the portal last read the zone, then cluster 2 publishes it too: the
+    # portal plans from its stored copy of the zone, where e is missing. Route53 refuses its CREATE (a CREATE
+    # is the guard against a copy that is out of date), the change set fails saying so, and nothing of
+    # ExternalDNS's changes; "Reconcile now" reads the zone and shows e as ExternalDNS's.
+    _service(s.api1, s.ns, "e", "203.0.113.5", "60")
+    _wait("ExternalDNS to publish e", lambda: (fqdn("e"), "A") in _zone(route53, zone_id))
+    _service(s.api2, s.ns, "e", "198.51.100.5", "60")
+    s.portal_resync()
+    e_names = {fqdn("e"), s.txt.of_portal("e")}
+    if _names(_sent(s.portal_proxy)) & e_names:  # the apply had not read the zone again before sending
+        assert {name for name, _t, _sid in s.portal_proxy.refused_creates} >= {fqdn("e")}
+        failed = ChangeSet.objects.filter(zone=s.zone).latest("id")
+        assert failed.status == ChangeSet.Status.FAILED and "already exists" in failed.error, failed.error
+    s.portal_resync(full_read=True)
+    e_reasons = unpublished_reasons([f"e.{ZONE}"])[f"e.{ZONE}"]
+    assert [r.kind for r in e_reasons] == ["not-owned"] and "owned by 'extdns'" in e_reasons[0].message
     s.extdns.wait_for_loop()
 
     # On the wire: each sent changes (it did: the TTL edits) and only ever to its own records and their TXTs,
-    # counting every batch sent, not only those Route53 accepted.
+    # counting every batch sent, not only those Route53 accepted (but the CREATE it refused).
     extdns_sent, portal_sent = _sent(s.extdns_proxy), _sent(s.portal_proxy)
-    extdns_names = {fqdn("a"), fqdn("b"), s.txt.of_extdns("a"), s.txt.of_extdns("b")}
+    # the batch Route53 refused: e and its TXT, created together
+    refused = e_names if (fqdn("e"), "A", "") in s.portal_proxy.refused_creates else set()
+    extdns_names = {fqdn(n) for n in "abe"} | {s.txt.of_extdns(n) for n in "abe"}
     portal_names = {fqdn("c"), fqdn("d"), s.txt.of_portal("c"), s.txt.of_portal("d")}
     assert _names(extdns_sent) <= extdns_names, extdns_sent
-    assert _names(portal_sent) <= portal_names, portal_sent
+    assert not s.extdns_proxy.refused_creates
+    assert _names([c for c in portal_sent if not (c[0] == "CREATE" and c[1] in refused)]) <= portal_names
+    assert _names(s.portal_proxy.accepted_changes()) <= portal_names
+    # several ExternalDNS loops, each of which reads the zone
+    assert s.extdns_proxy.requests["ListResourceRecordSets"] >= 5
     assert {("UPSERT", fqdn("a"), "A", "")} <= set(s.extdns_proxy.accepted_changes())
     assert {("UPSERT", fqdn("c"), "A", "")} <= set(s.portal_proxy.accepted_changes())
     assert _names(s.portal_proxy.accepted_changes()) == portal_names  # created, then updated
 
     # The zone: each side's records with its own values and owner; b is ExternalDNS's, as it was first.
     records = _zone(route53, zone_id)
-    for short, ip in EXTDNS_IPS.items():
+    for short, ip in {**EXTDNS_IPS, "e": "203.0.113.5"}.items():
         assert _values(records[(fqdn(short), "A")]) == [ip]
         assert _owner(records, s.txt.of_extdns(short)) == EXTDNS
     for short in ("c", "d"):
