@@ -67,6 +67,7 @@ ENDPOINTS_TYPE_VALUES = (ENDPOINTS_TYPE_NODE_EXTERNAL_IP, ENDPOINTS_TYPE_HOST_IP
 DEFINED_HOSTS_ONLY = "defined-hosts-only"
 ANNOTATION_ONLY = "annotation-only"
 INGRESS_HOSTNAME_SOURCE_VALUES = (DEFINED_HOSTS_ONLY, ANNOTATION_ONLY)
+NO_HOSTS = "none"  # what an unknown ingress-hostname-source value selects in ExternalDNS
 
 # ExternalDNS's TTL range (source/annotations: ttlMinimum 1, ttlMaximum math.MaxInt32).
 TTL_MIN = 1
@@ -561,11 +562,21 @@ def parse_annotations(annotations: Mapping[str, str] | None, *, what: str) -> Pa
             as_absent(a, "NodeExternalIP or HostIP")
     hostname_source = ""
     if (a := found.get(INGRESS_HOSTNAME_SOURCE)) is not None:
-        # compared case-insensitively by ExternalDNS; any other value yields no endpoints at all there
-        if a.value.lower() in INGRESS_HOSTNAME_SOURCE_VALUES:
-            hostname_source = a.value.lower()
-        else:
-            bad(a, f"`{a.value}` is not defined-hosts-only or annotation-only")
+        # Compared case-insensitively by ExternalDNS. Any other value selects no host (neither spec nor
+        # annotation), yet an fqdn-template still applies: so the portal, with a warning (refusing the object
+        # would delete the templated records ExternalDNS keeps).
+        hostname_source = a.value.lower()
+        if hostname_source not in INGRESS_HOSTNAME_SOURCE_VALUES:
+            hostname_source = NO_HOSTS
+            warnings.append(
+                Problem(
+                    f"annotation `{a.key}` on {what}: `{a.value}` is not defined-hosts-only or "
+                    "annotation-only; no host of the Ingress is published (only an fqdn-template's), as "
+                    "ExternalDNS does",
+                    annotation=a.key,
+                    value=a.value,
+                )
+            )
     set_identifier = ""
     if (a := found.get(SET_IDENTIFIER)) is not None:
         set_identifier = a.value

@@ -24,6 +24,7 @@ from clusters.annotations import (
     DEFINED_HOSTS_ONLY,
     ENDPOINTS_TYPE_HOST_IP,
     ENDPOINTS_TYPE_NODE_EXTERNAL_IP,
+    NO_HOSTS,
     PREFIXES,
     ParsedAnnotations,
     Problem,
@@ -632,6 +633,8 @@ def _compute_ingress(ctx: _Ctx) -> list[_Ep]:
         hostnames = defined
     elif source == ANNOTATION_ONLY:
         hostnames = annotated
+    elif source == NO_HOSTS:
+        hostnames = []
     else:
         hostnames = defined + [h for h in annotated if h not in defined]
     eps: list[_Ep] = []

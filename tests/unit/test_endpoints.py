@@ -635,9 +635,17 @@ CASES = [
         ("alt.example.com A 203.0.113.20",),
     ),
     C(
-        "ingress-hostname-source-unknown-is-an-error",
+        # ExternalDNS selects no host for an unknown value; only an fqdn-template's names are published
+        "ingress-hostname-source-unknown-publishes-no-host-with-a-warning",
         ing(ann={A + "ingress-hostname-source": "both"}),
-        errors=("`both` is not defined-hosts-only or annotation-only",),
+        warnings=("`both` is not defined-hosts-only or annotation-only; no host",),
+    ),
+    C(
+        "ingress-hostname-source-unknown-keeps-the-fqdn-template",
+        ing(ann={A + "hostname": "alt.example.com", A + "ingress-hostname-source": "both"}),
+        ("web.tmpl.example.com A 203.0.113.20",),
+        warnings=("no host of the Ingress is published (only an fqdn-template's)",),
+        options={"fqdn-template": "{{.Name}}.tmpl.example.com", "combine-fqdn-annotation": True},
     ),
     C(
         "ingress-ignore-hostname-annotation",
