@@ -403,6 +403,8 @@ def test_adopting_a_name_from_external_dns_never_stops_it_resolving(shared, rout
         )
         s.extdns.wait_for_loop()
         s.extdns.wait_for_loop()
+        after_loops = len(polls)
+        _wait("a poll after ExternalDNS's last loop", lambda: len(polls) > after_loops + 1)
     finally:
         stop.set()
         poller.join(10)
@@ -414,7 +416,6 @@ def test_adopting_a_name_from_external_dns_never_stops_it_resolving(shared, rout
     assert set(answers) == {old, new}
     first_new = answers.index(new)
     assert all(a == old for a in answers[:first_new]) and all(a == new for a in answers[first_new:])
-    assert len(answers) >= 20
 
     # On the wire, since the adoption began: ExternalDNS sent nothing for b or a TXT of it; the portal only
     # the adoption, once.
