@@ -223,6 +223,16 @@ FLAG_CASES = [
         {"publish-internal-services": True, "domain-filter": ["{zone}"]},
         id="publish-internal-services-domain-filter",
     ),
+    pytest.param(
+        ["--ingress-class=nginx", "--exclude-domains=x001.{zone}", "--min-ttl=2m", "--publish-host-ip"],
+        {
+            "ingress-class": ["nginx"],
+            "exclude-domains": ["x001.{zone}"],
+            "min-ttl": "2m",
+            "publish-host-ip": True,
+        },
+        id="ingress-class-exclude-domains-min-ttl-host-ip",
+    ),
 ]
 
 
