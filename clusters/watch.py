@@ -25,6 +25,7 @@ from redis import Redis
 from clusters import discovery
 from clusters.discovery import ALL_KINDS, ClusterState, Gone
 from clusters.models import Cluster
+from dnsportal import metrics
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,13 @@ class ClusterWatcher:
 
     def _run(self) -> None:
         backoff = 1.0
+        metrics.watch_started(self.name)
+        first = True
         try:
             while not self.stop_event.is_set():
+                if not first:  # a relist, or another try at an unreachable cluster
+                    metrics.watch_reconnected(self.name)
+                first = False
                 state, changed = discovery.sync_cluster(self.cluster_id)
                 if state is None:  # unreachable (marked stale) or gone/disabled
                     if not Cluster.objects.filter(id=self.cluster_id, enabled=True).exists():
@@ -176,8 +182,12 @@ class ClusterWatcher:
     ) -> None:
         namespace = "" if kind == "Node" else state.options.namespace
         failures = 0
+        opened = False
         try:
             while not (self.stop_event.is_set() or need_relist.is_set()):
+                if opened:  # the stream ended (server-side timeout) or dropped: resumed from the last version
+                    metrics.watch_reconnected(self.name)
+                opened = True
                 try:
                     for event in discovery.watch_kind(
                         cc, kind, namespace, state.versions[kind], timeout_seconds=60, track=track
@@ -223,6 +233,7 @@ class ClusterWatcher:
         return None
 
     def _apply(self, state: ClusterState, kind: str, event: dict) -> None:
+        arrived = time.perf_counter()
         obj = event.get("object") or {}
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         if event.get("type") == "BOOKMARK":
@@ -238,6 +249,8 @@ class ClusterWatcher:
                 changed |= discovery.store_object(self.cluster_id, item)
         if rv:
             state.versions[kind] = rv
+        # Event to endpoint rows: store_object/delete_object commit before they return.
+        metrics.DISCOVERY_LAG.labels(self.name).observe(time.perf_counter() - arrived)
         if changed:
             self.on_change(self.cluster_id, changed)
 

@@ -38,7 +38,7 @@ request_finished.connect(_clear_request_id, dispatch_uid="dnsportal.clear_reques
 
 
 class HealthCheckMiddleware:
-    """Answer /healthz and /readyz before host validation and HTTPS redirects.
+    """Answer /healthz, /readyz and /metrics before host validation and HTTPS redirects.
 
     Load balancers and container health checks probe by IP over plain HTTP, with a Host header that is not in
     ALLOWED_HOSTS; these two read-only JSON endpoints must answer them all the same.
@@ -54,4 +54,9 @@ class HealthCheckMiddleware:
             return views.healthz(request)
         if request.path == "/readyz":
             return views.readyz(request)
+        if request.path == "/metrics":
+            # Prometheus scrapes by address over plain HTTP too; the view checks its token or allow-list.
+            from dnsportal.metrics_export import metrics_view
+
+            return metrics_view(request)
         return self.get_response(request)

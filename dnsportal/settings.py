@@ -9,6 +9,7 @@ database: row locks and JSONB carry the exactly-once promises of review and appl
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -188,6 +189,25 @@ DNSPORTAL_DEFAULT_OWNER_ID = env_str("DNSPORTAL_DEFAULT_OWNER_ID", "dnsportal")
 # The REST API (api/): personal tokens or the browser's session; one JSON error shape; cursor pagination.
 API_TOKEN_RATE = env_int("DNSPORTAL_API_TOKEN_RATE", 600, minimum=1)  # requests per token per minute
 API_MAX_WAIT_S = env_int("DNSPORTAL_API_MAX_WAIT_S", 60, minimum=0)  # longest ?wait= of a long poll
+
+# /metrics (dnsportal.metrics_export): a bearer token and/or the networks that may scrape; neither: refused.
+METRICS_TOKEN = env_secret("DNSPORTAL_METRICS_TOKEN")
+try:
+    METRICS_ALLOW = [ipaddress.ip_network(n, strict=False) for n in env_list("DNSPORTAL_METRICS_ALLOW", [])]
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        f"DNSPORTAL_METRICS_ALLOW: {exc} (comma-separated addresses or CIDRs)"
+    ) from None
+# Read by prometheus-client itself: the directory every process writes its counters to (multiprocess mode).
+METRICS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+if METRICS_MULTIPROC_DIR and not os.path.isdir(METRICS_MULTIPROC_DIR):
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR is {METRICS_MULTIPROC_DIR}, which is not a directory; create it "
+        "(shared by every process of the portal, emptied when the deployment starts)."
+    )
+# Names this process's files in that directory before any library (django-rq) defines a metric of its own.
+import dnsportal.metrics  # noqa: E402, F401
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "api.auth.TokenAuthentication",

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
+from dnsportal import metrics
 from dnsportal.queue import current_run_id, enqueue, failure_message, register_job, rq_connection
 from dnsportal.scheduler import periodic
 from records import changesets, proposals, services
@@ -130,7 +131,7 @@ def zone_reconcile(
         later("has a change set being applied")
         return
     try:
-        with zone_lock(zone_id):
+        with zone_lock(zone_id), metrics.timed(metrics.RECONCILE_DURATION, zone=zone.display_name):
             _reconcile(
                 zone,
                 cause=cause,
@@ -208,13 +209,15 @@ def _reconcile(
         raise
     desired = services.desired_for_zone(zone)
     previous = stored.previous if stored else services.from_snapshot(zone.applied_desired) or None
-    plan = compute_plan(
-        desired,
-        current,
-        services.zone_config(zone),
-        adopt=[tuple(a) for a in adopt],
-        previous=previous,
-    )
+    with metrics.timed(metrics.PLAN_DURATION, zone=zone.display_name):
+        plan = compute_plan(
+            desired,
+            current,
+            services.zone_config(zone),
+            adopt=[tuple(a) for a in adopt],
+            previous=previous,
+        )
+    metrics.PLAN_CHANGES.labels(zone.display_name).observe(len(plan.groups))
     # A name whose traffic policy is being written to the clusters stays as it is in DNS until it is all
     # written: a half-written split is one nobody approved.
     plan = hold_names(plan, proposals.held_names(zone))
@@ -268,8 +271,13 @@ def changeset_apply(*, changeset_id: int) -> None:
     zone = Zone.objects.select_related("account").get(id=cs.zone_id)
     provider = services.provider_for(zone.account)
     try:
-        with zone_lock(zone.id, token=_apply_token(cs)):
+        with (
+            zone_lock(zone.id, token=_apply_token(cs)),
+            metrics.timed(metrics.APPLY_DURATION, zone=zone.display_name) as outcome,
+        ):
             _apply_locked(cs, zone, provider, resumed=resumed)
+            # applied, partially_applied, failed; "pending" when reality moved and it was planned again
+            outcome["result"] = ChangeSet.objects.values_list("status", flat=True).get(id=changeset_id)
     except ZoneBusy:
         with transaction.atomic():
             cs = ChangeSet.objects.select_for_update().get(id=changeset_id)

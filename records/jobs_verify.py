@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from dnsportal import metrics
 from dnsportal.errors import PortalError
 from dnsportal.queue import enqueue, register_job
 from dnsportal.scheduler import periodic
@@ -29,6 +30,7 @@ def _verification_not_possible(v, zone: Zone, exc: Exception) -> bool:
     Verification.objects.filter(id=v.id).update(
         status=Verification.Status.ERROR, message=message, finished_at=timezone.now()
     )
+    metrics.verification_finished(v.kind, Verification.Status.ERROR)
     if isinstance(exc, ValueError | PortalError):
         log.warning("verification of %s not possible: %s", zone, message)
         return True
@@ -82,6 +84,7 @@ def zone_verify(*, zone_id: int, changeset_id: int | None = None) -> None:
         propagation_seconds=propagation,
     )
     Zone.objects.filter(id=zone.id).update(last_verified_at=timezone.now(), last_verification_ok=report.ok)
+    metrics.verification_finished(Verification.Kind.RESOLUTION, status)
     if changeset_id is not None:
         ChangeSet.objects.filter(id=changeset_id).update(verification_status=status)
     if not report.ok:
@@ -144,13 +147,17 @@ def hostname_distribution(*, verification_id: int) -> None:
         if _verification_not_possible(v, zone, exc):
             return
         raise
+    status = Verification.Status.OK if verdict.ok else Verification.Status.FAILED
     Verification.objects.filter(id=v.id).update(
-        status=Verification.Status.OK if verdict.ok else Verification.Status.FAILED,
+        status=status,
         finished_at=timezone.now(),
         nameservers=[str(ns) for ns in nameservers],
         message=verdict.message,
         report={"verdict": verdict.to_dict(), "counts": counts.to_dict(), "key": key, "queries": n},
     )
+    metrics.verification_finished(Verification.Kind.DISTRIBUTION, status)
+    if verdict.p_value is not None:
+        metrics.SPLIT_P_VALUE.labels(zone.display_name).observe(verdict.p_value)
 
 
 @register_job(queue="verify")
@@ -183,6 +190,9 @@ def hostname_probe(*, verification_id: int) -> None:
         raise
     ok, message = probe_outcome(verdict, counts)
     log.info("probe of %s: %s", hostname, message)
+    metrics.verification_finished(
+        Verification.Kind.PROBE, Verification.Status.OK if ok else Verification.Status.FAILED
+    )
     Verification.objects.filter(id=v.id).update(
         status=Verification.Status.OK if ok else Verification.Status.FAILED,
         finished_at=timezone.now(),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -419,6 +420,13 @@ class Up:
             # Its first step: the build (a first one goes on while the portal starts) or the clusters, which
             # start while the database migrates. It also tells the dashboard, before the web answers.
             steps = self._advance(steps)
+        # Every portal process writes its counters here and /metrics sums them; they start at zero with the
+        # processes. Scrapes from this machine are allowed unless a token or allow-list is set (README).
+        metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(self.data_dir / "metrics")))
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        if not (os.environ.get("DNSPORTAL_METRICS_TOKEN") or os.environ.get("DNSPORTAL_METRICS_TOKEN_FILE")):
+            os.environ.setdefault("DNSPORTAL_METRICS_ALLOW", "127.0.0.0/8,::1")
         say("migrating the database")
         self.run("migrate", "--no-input", "-v", "0")
         self.migrated = True

@@ -30,6 +30,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from dnsportal import metrics
 from records.plan import ACTION_CREATE, ACTION_DELETE, ACTION_UPSERT
 from records.providers import powerdns_codec as codec
 from records.providers.base import (
@@ -141,7 +142,25 @@ class PowerDNSProvider(Provider):
         return f"PowerDNS at {host}" + (f", zone {zone.rstrip('.')}" if zone else "")
 
     def _request(self, method: str, path: str, zone: str | None = None, json: Any = None) -> Any:
-        self.calls[f"{method} {path.split('/')[1] if '/' in path else path}"] += 1
+        operation = f"{method} {(path.split('/')[1] if '/' in path else path) or 'server'}"
+        self.calls[operation] += 1
+        result = metrics.ERROR
+        try:
+            answer = self._send(method, path, zone, json)
+            result = metrics.OK
+            return answer
+        except ProviderError as exc:
+            if exc.code and exc.code.isdigit() and int(exc.code) >= 500:
+                result = metrics.SERVER_ERROR
+            elif exc.code == "422":
+                result = metrics.REJECTED  # PowerDNS refused the PATCH's content: nothing applied
+            elif exc.retryable:
+                result = metrics.CONNECTION_ERROR
+            raise
+        finally:
+            metrics.provider_call("powerdns", operation, result)
+
+    def _send(self, method: str, path: str, zone: str | None, json: Any) -> Any:
         try:
             resp = self._http.request(
                 method,

@@ -35,6 +35,7 @@ from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.session import get_session
 
+from dnsportal import metrics
 from records.plan import ACTION_DELETE, Change
 from records.providers.base import ApplyResult, ChangeGroupInput, Provider, ProviderError, ZoneInfo
 from records.providers.batching import (
@@ -333,10 +334,13 @@ class Route53Provider(Route53HealthChecks, Provider):
 
     def _request(self, op: str, zone_id: str | None, params: Mapping[str, Any]) -> dict[str, Any]:
         """Send exactly one request (after a token from the shared bucket); classify what went wrong."""
-        self._limiter.acquire(self.account_key)
+        metrics.rate_limit_wait(self.account_key, self._limiter.acquire(self.account_key))
         self.calls[op] += 1
+        result = metrics.ERROR
         try:
-            return getattr(self._client, _METHODS[op])(**params)
+            response = getattr(self._client, _METHODS[op])(**params)
+            result = metrics.OK
+            return response
         except bexc.ClientError as exc:
             code, message = _error_of(exc)
             status = int((exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
@@ -347,19 +351,24 @@ class Route53Provider(Route53HealthChecks, Provider):
                     f"{code}: {message}"
                 ) from None
             if code in _REJECTED_CODES:
+                result = metrics.REJECTED
                 raise _Rejected(code, message) from None
             if code in _REFUSED_CODES:
+                result = metrics.THROTTLED
                 raise _Transient(code, message, ambiguous=False) from None
             if status >= 500 or code in _SERVER_CODES:
+                result = metrics.SERVER_ERROR
                 raise _Transient(code or f"HTTP {status}", message, ambiguous=True) from None
             raise ProviderError(
                 f"{self._where(op, zone_id)} failed: {code or status}: {message}", code=code
             ) from None
         except (bexc.ConnectTimeoutError, bexc.EndpointConnectionError) as exc:
             # the connection was never made, so the request was never sent
+            result = metrics.CONNECTION_ERROR
             raise _Transient("ConnectionError", type(exc).__name__, ambiguous=False) from None
         except (bexc.HTTPClientError, bexc.ConnectionError) as exc:
             # sent, but no answer: Route53 may have applied it
+            result = metrics.CONNECTION_ERROR
             raise _Transient("ConnectionError", type(exc).__name__, ambiguous=True) from None
         except bexc.NoCredentialsError:
             raise ProviderError(
@@ -368,6 +377,8 @@ class Route53Provider(Route53HealthChecks, Provider):
         except bexc.BotoCoreError as exc:
             # the type only: some botocore messages quote request parameters
             raise ProviderError(f"{self._where(op, zone_id)} failed: {type(exc).__name__}") from None
+        finally:
+            metrics.provider_call("route53", op, result)
 
     def _backoff(self, attempt: int) -> float:
         # exponential backoff with full jitter: uniform(0, min(cap, base * 2^(attempt-1)))
@@ -384,6 +395,7 @@ class Route53Provider(Route53HealthChecks, Provider):
                 retryable=True,
             )
         delay = self._backoff(attempt)
+        metrics.provider_retry("route53", op)
         log.warning(
             "%s: %s (attempt %d of %d); retrying in %.2f s",
             self._where(op, zone_id),

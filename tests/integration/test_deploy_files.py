@@ -44,7 +44,7 @@ def test_compose_file_validates():
     assert services["redis"]["image"].startswith("redis:")
     for name in ("postgres", "redis", "web"):
         assert services[name]["healthcheck"]["test"], f"{name} has no health check"
-    assert set(compose["volumes"]) == {"postgres-data", "redis-data"}
+    assert set(compose["volumes"]) == {"postgres-data", "redis-data", "metrics"}
 
 
 def test_compose_portal_services_share_image_and_environment():
