@@ -7,6 +7,7 @@ up: bootstrap
 test: bootstrap
 	tools/kube_sandbox/build.sh
 	tools/external_dns/build.sh
+	tools/oidc_provider/install.sh
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/python -m pytest

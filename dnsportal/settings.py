@@ -23,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from dnsportal import embedded
 from dnsportal.env import SECRET_VALUES, env_bool, env_int, env_list, env_secret, env_str
+from sso.mapping import UNMAPPED_CHOICES, parse_role_map
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -100,6 +101,7 @@ INSTALLED_APPS = [
     "clusters.apps.ClustersConfig",
     "records.apps.RecordsConfig",
     "api.apps.ApiConfig",
+    "sso.apps.SsoConfig",
 ]
 
 MIDDLEWARE = [
@@ -259,6 +261,49 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# Single sign-on with OpenID Connect (sso/, mozilla-django-oidc): on when DNSPORTAL_OIDC_ISSUER is set. Local
+# accounts log in beside it (without an issuer they are the only way in). The provider's endpoints come from
+# its discovery document, read at the first login, never at start-up.
+OIDC_ISSUER = env_str("DNSPORTAL_OIDC_ISSUER", "").strip().rstrip("/")
+OIDC_ENABLED = bool(OIDC_ISSUER)
+OIDC_RP_CLIENT_ID = env_str("DNSPORTAL_OIDC_CLIENT_ID", "").strip()
+OIDC_RP_CLIENT_SECRET = env_secret("DNSPORTAL_OIDC_CLIENT_SECRET") or ""
+OIDC_RP_SCOPES = " ".join(env_str("DNSPORTAL_OIDC_SCOPES", "openid email profile groups").split())
+OIDC_GROUPS_CLAIM = env_str("DNSPORTAL_OIDC_GROUPS_CLAIM", "groups").strip()
+try:
+    OIDC_ROLE_MAP = parse_role_map(env_str("DNSPORTAL_OIDC_ROLE_MAP", ""))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DNSPORTAL_OIDC_ROLE_MAP {exc}.") from None
+OIDC_UNMAPPED = env_str("DNSPORTAL_OIDC_UNMAPPED", "viewer").strip().lower()
+if OIDC_UNMAPPED not in UNMAPPED_CHOICES:
+    raise ImproperlyConfigured(f"DNSPORTAL_OIDC_UNMAPPED must be viewer or refuse, not {OIDC_UNMAPPED!r}.")
+OIDC_PROVIDER_NAME = env_str("DNSPORTAL_OIDC_NAME", "").strip() or urlsplit(OIDC_ISSUER).hostname or "SSO"
+if OIDC_ENABLED:
+    _issuer = urlsplit(OIDC_ISSUER)
+    if _issuer.scheme not in {"https", "http"} or not _issuer.hostname or _issuer.query or _issuer.fragment:
+        raise ImproperlyConfigured(
+            f"DNSPORTAL_OIDC_ISSUER must be the provider's issuer URL (https://...), not {OIDC_ISSUER!r}."
+        )
+    if PRODUCTION and _issuer.scheme != "https":
+        raise ImproperlyConfigured("DNSPORTAL_OIDC_ISSUER must be an https URL in production mode.")
+    if not OIDC_RP_CLIENT_ID or not OIDC_RP_CLIENT_SECRET:
+        raise ImproperlyConfigured(
+            "DNSPORTAL_OIDC_ISSUER is set: DNSPORTAL_OIDC_CLIENT_ID and DNSPORTAL_OIDC_CLIENT_SECRET "
+            "(or DNSPORTAL_OIDC_CLIENT_SECRET_FILE) are needed too."
+        )
+    if "openid" not in OIDC_RP_SCOPES.split():
+        raise ImproperlyConfigured(f"DNSPORTAL_OIDC_SCOPES must include openid, not {OIDC_RP_SCOPES!r}.")
+    if not OIDC_GROUPS_CLAIM:
+        raise ImproperlyConfigured("DNSPORTAL_OIDC_GROUPS_CLAIM must name the claim that lists the groups.")
+OIDC_RP_SIGN_ALGO = "RS256"  # the ID token signature every OpenID provider must offer
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10  # seconds for each request to the provider
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso:callback"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "sso.backend.PortalOIDCBackend",
+]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

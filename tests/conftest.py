@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.faultproxy",
     "tests.fixtures.jobs",
     "tests.fixtures.kube",
+    "tests.fixtures.oidc",
     "tests.fixtures.people",
     "tests.fixtures.traffic",
 ]

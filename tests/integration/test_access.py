@@ -10,8 +10,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from dnsportal.roles import ADMINISTER, OPERATE, VIEW
 
-# The only pages anyone may open without logging in.
-PUBLIC = {"login", "healthz", "readyz", "favicon"}
+# The only pages anyone may open without logging in (single sign-on's start and callback log people in;
+# without an issuer configured they answer 404: tests/integration/test_oidc.py).
+PUBLIC = {"login", "healthz", "readyz", "favicon", "sso:login", "sso:callback"}
 # Django's own admin site checks is_staff itself (and the audit tests below prove it cannot change the log).
 ADMIN_PREFIX = "admin/"
 # The API answers 401/403 in JSON rather than redirecting to the login page: test_api_access.py walks every
