@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator
 
@@ -228,9 +229,9 @@ def scrape() -> bytes:
     return _event_metrics() + generate_latest(state)
 
 
-def _address_allowed(request: HttpRequest) -> bool:
+def _address_allowed(remote_addr: str) -> bool:
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(remote_addr)
     except ValueError:
         return False
     if address.version == 6 and address.ipv4_mapped:
@@ -238,24 +239,32 @@ def _address_allowed(request: HttpRequest) -> bool:
     return any(address in net for net in settings.METRICS_ALLOW)
 
 
-def refusal(request: HttpRequest) -> HttpResponse | None:
-    """Why this request may not scrape (the response), or None when it may."""
+def _refusal(remote_addr: str, authorization: str) -> tuple[int, str] | None:
+    """(status, message) when this scrape is refused, None when it may read."""
     token, allow = settings.METRICS_TOKEN, settings.METRICS_ALLOW
     if not token and not allow:
-        return HttpResponse(
-            "Metrics are off: set DNSPORTAL_METRICS_TOKEN or DNSPORTAL_METRICS_ALLOW.\n",
-            status=403,
-            content_type="text/plain",
-        )
-    if allow and not _address_allowed(request):
-        return HttpResponse("This address may not read the metrics.\n", status=403, content_type="text/plain")
+        return 403, "Metrics are off: set DNSPORTAL_METRICS_TOKEN or DNSPORTAL_METRICS_ALLOW.\n"
+    if allow and not _address_allowed(remote_addr):
+        return 403, "This address may not read the metrics.\n"
     if token:
-        scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+        scheme, _, sent = authorization.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), token.encode()):
-            response = HttpResponse("A bearer token is needed.\n", status=401, content_type="text/plain")
-            response["WWW-Authenticate"] = 'Bearer realm="dnsportal metrics"'
-            return response
+            return 401, "A bearer token is needed.\n"
     return None
+
+
+_BEARER_CHALLENGE = 'Bearer realm="dnsportal metrics"'
+
+
+def refusal(request: HttpRequest) -> HttpResponse | None:
+    """Why this request may not scrape (the response), or None when it may."""
+    refused = _refusal(request.META.get("REMOTE_ADDR", ""), request.headers.get("Authorization", ""))
+    if refused is None:
+        return None
+    response = HttpResponse(refused[1], status=refused[0], content_type="text/plain")
+    if refused[0] == 401:
+        response["WWW-Authenticate"] = _BEARER_CHALLENGE
+    return response
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -267,3 +276,45 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
     return HttpResponse(scrape(), content_type=CONTENT_TYPE)
+
+
+# --- a process's own endpoint (worker and watch pods that share no directory with the web) ----------------
+
+PROCESS_COMMANDS = ("rqworker", "watch", "scheduler")
+
+
+def _process_app(environ, start_response):
+    """WSGI: GET /metrics answers this process's event metrics (its directory's, in multiprocess mode), under
+    the same access rules as the web's /metrics; state is the web's to export, so it is left out here."""
+    if environ.get("PATH_INFO") != "/metrics":
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"Not found: this port answers /metrics only.\n"]
+    refused = _refusal(environ.get("REMOTE_ADDR", ""), environ.get("HTTP_AUTHORIZATION", ""))
+    if refused is not None:
+        status, message = refused
+        headers = [("Content-Type", "text/plain")]
+        if status == 401:
+            headers.append(("WWW-Authenticate", _BEARER_CHALLENGE))
+        start_response(f"{status} {'Unauthorized' if status == 401 else 'Forbidden'}", headers)
+        return [message.encode()]
+    start_response("200 OK", [("Content-Type", CONTENT_TYPE)])
+    return [_event_metrics()]
+
+
+def serve_process_metrics(port: int, bind: str = "") -> threading.Thread:
+    """Answer /metrics on `port` from a daemon thread of this process (DNSPORTAL_METRICS_PORT)."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class _Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class _Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # scrapes every 15 s are not news
+            pass
+
+    server = make_server(bind, port, _process_app, server_class=_Server, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+    thread.start()
+    log.info("metrics of this process answer on port %d at /metrics", server.server_port)
+    return thread

@@ -207,6 +207,10 @@ if METRICS_MULTIPROC_DIR and not os.path.isdir(METRICS_MULTIPROC_DIR):
         f"PROMETHEUS_MULTIPROC_DIR is {METRICS_MULTIPROC_DIR}, which is not a directory; create it "
         "(shared by every process of the portal, emptied when the deployment starts)."
     )
+# Worker, watch and scheduler processes answer their own /metrics on this port when it is set (0: off), for
+# deployments where they share no directory with the web (Kubernetes pods); on all interfaces unless _BIND.
+METRICS_PORT = env_int("DNSPORTAL_METRICS_PORT", 0, minimum=0)
+METRICS_BIND = env_str("DNSPORTAL_METRICS_BIND", "")
 # Names this process's files in that directory before any library (django-rq) defines a metric of its own.
 import dnsportal.metrics  # noqa: E402, F401
 

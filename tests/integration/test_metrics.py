@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import django_rq
 import pytest
+import requests
 import yaml
 from django.conf import settings
 from django.db import connection
@@ -145,7 +147,12 @@ def test_a_scrape_finds_the_reconcile_apply_and_verification_of_other_processes(
     # Jobs in a real forking worker (one work-horse per job), discovery in the real watch process.
     worker_log, watch_log = tmp_path / "worker.log", tmp_path / "watch.log"
     worker = _start(["rqworker", *settings.RQ_QUEUE_NAMES], env, worker_log)
-    watch = _start(["watch"], env, watch_log)
+    # The watch also answers its own /metrics on a port (what a pod that shares no directory would do).
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        watch_port = sock.getsockname()[1]
+    watch_env = {**env, "DNSPORTAL_METRICS_PORT": str(watch_port), "DNSPORTAL_METRICS_TOKEN": TOKEN}
+    watch = _start(["watch"], watch_env, watch_log)
     try:
         sandbox, _ = kube_clusters
         cluster = cluster_register(
@@ -201,6 +208,9 @@ def test_a_scrape_finds_the_reconcile_apply_and_verification_of_other_processes(
         )
         wait_for(lambda: all(q.count == 0 for q in map(django_rq.get_queue, settings.RQ_QUEUE_NAMES)), "idle")
         s = _scrape(client)
+        own_url = f"http://127.0.0.1:{watch_port}/metrics"
+        own = requests.get(own_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        own_refused = requests.get(own_url, timeout=10)
     finally:
         _stop(worker, worker_log)
     try:
@@ -300,6 +310,15 @@ def test_a_scrape_finds_the_reconcile_apply_and_verification_of_other_processes(
     assert s.value("dnsportal_watch_leader_present") == 1
     assert s.value("dnsportal_watch_leader", identity=leader_holder) == 1
     assert f":{watch.pid}:" in leader_holder
+
+    # The watch's own endpoint: the events of its directory, not the state (the web exports that), same rules.
+    assert own.status_code == 200, own.text[:500]
+    mine = Scrape(own.text)
+    assert mine.value("dnsportal_discovery_lag_seconds_count", **c) == s.value(
+        "dnsportal_discovery_lag_seconds_count", **c
+    )
+    assert not mine.find("dnsportal_changesets") and not mine.find("dnsportal_queue_depth")
+    assert own_refused.status_code == 401 and own_refused.headers["WWW-Authenticate"].startswith("Bearer")
 
     # The worker's work-horses (one per job) share the worker's file: no file per job.
     files = sorted(p.name for p in multiproc.iterdir())
