@@ -8,6 +8,7 @@ test: bootstrap
 	tools/kube_sandbox/build.sh
 	tools/external_dns/build.sh
 	tools/oidc_provider/install.sh
+	tools/helm/build.sh
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/python -m pytest
