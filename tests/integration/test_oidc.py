@@ -133,6 +133,14 @@ def test_a_person_in_no_mapped_group_is_a_viewer_by_default_and_refused_when_set
     assert not User.objects.filter(email="ann@example.com").exists()
 
 
+def test_a_deactivated_account_is_refused_at_the_next_login(live_server, oidc_settings):
+    sso_login(live_server.url, "vic")
+    User.objects.filter(username="vic").update(is_active=False)
+    session, landed = sso_login(live_server.url, "vic")
+    assert landed.status_code == 403 and "The portal account vic is disabled" in landed.text
+    assert _logged_in_as(session, live_server.url) is None
+
+
 def test_a_wrong_client_secret_ends_on_a_page_that_says_so_not_a_500(
     live_server, oidc_settings, oidc_provider
 ):
