@@ -141,6 +141,19 @@ def test_a_deactivated_account_is_refused_at_the_next_login(live_server, oidc_se
     assert _logged_in_as(session, live_server.url) is None
 
 
+def test_a_refusal_by_the_provider_or_a_replayed_callback_logs_nobody_in(live_server, oidc_settings):
+    refused = requests.get(f"{live_server.url}/sso/callback/?error=access_denied&state=x", timeout=30)
+    assert refused.status_code == 403 and "did not log you in (access_denied)" in refused.text
+
+    _, landed = sso_login(live_server.url, "ann")
+    callback = next(r.url for r in landed.history if "/sso/callback/" in r.url)
+    assert "code=" in callback
+    replay = requests.Session()
+    again = replay.get(callback, timeout=30)
+    assert again.status_code == 400 and "Start it again." in again.text
+    assert _logged_in_as(replay, live_server.url) is None
+
+
 def test_a_wrong_client_secret_ends_on_a_page_that_says_so_not_a_500(
     live_server, oidc_settings, oidc_provider
 ):

@@ -5,7 +5,7 @@
 #   tools/oidc_provider/install.sh          # installs when missing or when package-lock.json changed
 #   tools/oidc_provider/install.sh --force  # installs again even when the stamp matches
 #
-# `npm ci` installs exactly the lock file (about 5 s, 9 MB); a stamp (the lock file, this script and the Node
+# `npm ci` installs exactly the lock file (5 to 15 s, 9 MB); a stamp (the lock file, this script and the Node
 # version) makes a second call return at once. Several callers may race (make test, the fixture): one installs
 # under the lock, the others wait and then find the stamp current.
 set -euo pipefail
