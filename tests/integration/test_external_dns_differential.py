@@ -36,7 +36,9 @@ from tests.fixtures.zones import import_zone
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SEED = int(os.environ.get("DNSPORTAL_ORACLE_SEED", "16"))
-COUNT = int(os.environ.get("DNSPORTAL_ORACLE_COUNT", "300"))
+# About a quarter of the objects exercise a deliberate difference and are left out: 400 generated leave at
+# least 300 compared.
+COUNT = int(os.environ.get("DNSPORTAL_ORACLE_COUNT", "400"))
 OWNER = "dnsportal"
 TXT_PREFIX = "_dnsportal-%{record_type}."
 
@@ -160,7 +162,8 @@ def test_generated_objects_publish_what_external_dns_publishes(
     sandbox, _ = kube_clusters
     zone = ("alpha" if prefix == gen.ALPHA else "ga") + ".diff.test"
     objects = gen.generate(SEED, prefix=prefix, zone=zone, count=COUNT)
-    assert len(objects) >= 300
+    compared = [o for o in objects if not o.tags & EXCLUDED.keys()]
+    assert len(compared) >= 300, f"seed {SEED}: only {len(compared)} of {len(objects)} objects are compared"
     assert not gen.uncovered(objects, prefix), (
         f"seed {SEED}: no object carries {gen.uncovered(objects, prefix)}"
     )

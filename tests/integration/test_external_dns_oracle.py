@@ -4,8 +4,9 @@ stand-in, with the same owner id and TXT settings; the two zones must be equal r
 ownership records included.
 
 This is the first, hand-written slice of the differential test: the common object shapes, and malformed TTLs
-(ExternalDNS publishes them with the TTL not configured, and so must the portal). The generated
-one (hundreds of objects, every annotation with valid, edge and malformed values) grows from it.
+(ExternalDNS publishes them with the TTL not configured, and so must the portal). The generated one
+(hundreds of objects, every annotation with valid, edge and malformed values, the source flags) is
+tests/integration/test_external_dns_differential.py; both use tests/fixtures/external_dns_objects.py.
 """
 
 from __future__ import annotations
