@@ -6,6 +6,7 @@ YAML is checked by loading it in every case.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import subprocess
@@ -98,3 +99,18 @@ def test_dockerfile_is_multi_stage_and_runs_as_a_non_root_user():
     user_lines = [line for line in text.splitlines() if line.startswith("USER ")]
     assert user_lines and user_lines[-1] != "USER root"
     assert "collectstatic" in text and "HEALTHCHECK" in text
+
+
+def test_the_image_leaves_out_the_test_tools_make_test_builds():
+    """kube-apiserver, ExternalDNS and Helm binaries (hundreds of MB) and the OpenID provider's node_modules
+    are test tools: the build context must not carry them into the image."""
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    built = [f"tools/{d.name}/bin" for d in (ROOT / "tools").iterdir() if (d / "build.sh").exists()]
+    built += ["tools/oidc_provider/node_modules"]
+    assert len(built) >= 4
+    for path in built:
+        assert any(fnmatch.fnmatch(path, p) for p in patterns), f"{path} is not in .dockerignore"
