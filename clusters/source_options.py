@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from clusters.annotations import check_dns_name, parse_go_duration
+from clusters.annotations import check_dns_name
 from clusters.fqdn_template import FqdnTemplate, TemplateError, parse_template
+from clusters.go_values import parse_go_duration
 from clusters.label_selector import Selector, parse_selector
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")

@@ -13,11 +13,10 @@ from clusters.annotations import (
     describe_object,
     external_dns_annotations,
     parse_annotations,
-    parse_go_duration,
     parse_targets,
-    parse_ttl_seconds,
     split_hostnames,
 )
+from clusters.go_values import parse_go_duration, parse_ttl_seconds
 
 A, G = ALPHA_PREFIX, GA_PREFIX
 S = 10**9
