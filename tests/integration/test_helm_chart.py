@@ -148,21 +148,69 @@ def test_secrets_mounted_as_files_give_the_processes_file_paths():
                 assert env[f"{var}_FILE"]["value"].startswith("/var/run/secrets/dnsportal/"), name
 
 
+def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
 def test_ingress_and_monitoring_variant():
-    by_kind = _kinds(render("values-ingress-monitoring.yaml", "mon"))
+    docs = render("values-ingress-monitoring.yaml", "mon")
+    by_kind = _kinds(docs)
     ingress = by_kind[("Ingress", f"{RELEASE}-dnsportal")]
     assert [r["host"] for r in ingress["spec"]["rules"]] == ["dns.example.com"]
-    monitor = by_kind[("ServiceMonitor", f"{RELEASE}-dnsportal")]
-    [endpoint] = monitor["spec"]["endpoints"]
-    assert endpoint["path"] == "/metrics" and endpoint["port"] == "http"
-    assert endpoint["authorization"]["credentials"] == {"name": "dnsportal-metrics", "key": "token"}
-    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["mon"]}
     config = by_kind[("ConfigMap", f"{RELEASE}-dnsportal-env")]["data"]
     assert config["ALLOWED_HOSTS"] == "dns.example.com"
     assert config["CSRF_TRUSTED_ORIGINS"] == "https://dns.example.com"
-    web = by_kind[("Deployment", f"{RELEASE}-dnsportal-web")]["spec"]["template"]["spec"]["containers"][0]
-    token = {e["name"]: e for e in web["env"]}["DNSPORTAL_METRICS_TOKEN"]
-    assert token["valueFrom"]["secretKeyRef"] == {"name": "dnsportal-metrics", "key": "token"}
+    assert config["DNSPORTAL_METRICS_PORT"] == "9100"
+
+    # Every pod is scraped with the token: the web's Service on `http`, the other processes' own port through
+    # a headless Service; each endpoint finds its port on exactly one of the selected Services.
+    monitor = by_kind[("ServiceMonitor", f"{RELEASE}-dnsportal")]
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["mon"]}
+    endpoints = {e["port"]: e for e in monitor["spec"]["endpoints"]}
+    assert set(endpoints) == {"http", "metrics"}
+    for endpoint in endpoints.values():
+        assert endpoint["path"] == "/metrics"
+        assert endpoint["authorization"]["credentials"] == {"name": "dnsportal-metrics", "key": "token"}
+    services = [
+        d
+        for d in docs
+        if d["kind"] == "Service"
+        and _labels_match(monitor["spec"]["selector"]["matchLabels"], d["metadata"]["labels"])
+    ]
+    ports = {p["name"]: s["spec"]["selector"] for s in services for p in s["spec"]["ports"]}
+    assert set(ports) == {"http", "metrics"}
+    for (kind, name), doc in by_kind.items():
+        if kind != "Deployment":
+            continue
+        template = doc["spec"]["template"]
+        component = template["metadata"]["labels"]["app.kubernetes.io/component"]
+        port_names = {p["name"] for p in template["spec"]["containers"][0].get("ports", [])}
+        scraped_on = {
+            port
+            for port, selector in ports.items()
+            if _labels_match(selector, template["metadata"]["labels"])
+        }
+        assert scraped_on == {"web": {"http"}}.get(component, {"metrics"}), name
+        assert scraped_on <= port_names, name
+        token = {e["name"]: e for e in template["spec"]["containers"][0]["env"]}["DNSPORTAL_METRICS_TOKEN"]
+        assert token["valueFrom"]["secretKeyRef"] == {"name": "dnsportal-metrics", "key": "token"}
+
+
+def test_metrics_stay_off_without_a_token_or_allow_list():
+    docs = render("default")
+    by_kind = _kinds(docs)
+    config = by_kind[("ConfigMap", f"{RELEASE}-dnsportal-env")]["data"]
+    # Counters of a pod's processes still go to its own emptyDir, summed by the web's /metrics once enabled.
+    assert config["PROMETHEUS_MULTIPROC_DIR"] == "/var/lib/dnsportal/metrics"
+    assert "DNSPORTAL_METRICS_PORT" not in config
+    assert {n for k, n in by_kind if k == "Service"} == {f"{RELEASE}-dnsportal"}
+    for name, spec in _pod_specs(docs):
+        for container in spec["containers"]:
+            assert {p["name"] for p in container.get("ports", [])} <= {"http"}, name
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert mounts["/var/lib/dnsportal/metrics"] in {
+                v["name"] for v in spec["volumes"] if "emptyDir" in v
+            }
 
 
 @pytest.mark.parametrize(

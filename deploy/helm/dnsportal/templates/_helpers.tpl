@@ -39,6 +39,11 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/* "true" when /metrics is configured (a token or an allow-list), else empty. */}}
+{{- define "dnsportal.metricsOn" -}}
+{{- if or .Values.metrics.tokenSecret.name .Values.metrics.allow -}}true{{- end -}}
+{{- end -}}
+
 {{- define "dnsportal.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
@@ -111,6 +116,9 @@ app.kubernetes.io/component: {{ .component }}
 - name: tmp
   emptyDir:
     sizeLimit: {{ .Values.tmpVolume.sizeLimit }}
+- name: metrics
+  emptyDir:
+    sizeLimit: 64Mi
 {{- if eq .Values.secrets.mountAs "files" }}
 {{- $refs := include "dnsportal.secretRefs" . | fromJson }}
 - name: secrets
@@ -131,6 +139,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "dnsportal.volumeMounts" -}}
 - name: tmp
   mountPath: /tmp
+- name: metrics
+  mountPath: /var/lib/dnsportal/metrics
 {{- if eq .Values.secrets.mountAs "files" }}
 - name: secrets
   mountPath: /var/run/secrets/dnsportal
@@ -208,6 +218,12 @@ volumes:
     {{- toYaml .resources | nindent 4 }}
   volumeMounts:
     {{- include "dnsportal.volumeMounts" $root | nindent 4 }}
+  {{- if and .processMetrics (include "dnsportal.metricsOn" $root) }}
+  ports:
+    - name: metrics
+      containerPort: {{ $root.Values.metrics.processPort }}
+      protocol: TCP
+  {{- end }}
 {{- end -}}
 
 {{/* Pod annotations: a change of the settings rolls the pods. */}}
