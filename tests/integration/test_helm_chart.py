@@ -220,7 +220,10 @@ def test_metrics_stay_off_without_a_token_or_allow_list():
         (["--set", "env.DATABASE_URL=postgres://u:p@db/x"], "env.DATABASE_URL: secrets come from existing"),
         (["--set", "postgres.urlSecret.name="], "DATABASE_URL needs an existing Secret"),
         (["--set", "metrics.serviceMonitor.enabled=true"], "needs metrics.tokenSecret"),
-        (["--set", "secrets.mountAs=plain"], "secrets.mountAs must be env or files"),
+        # values.schema.json: a misspelt or ill-typed value fails the render instead of being ignored.
+        (["--set", "secrets.mountAs=plain"], "at '/secrets/mountAs': value must be one of 'env', 'files'"),
+        (["--set", "web.replica=3"], "at '/web': additional properties 'replica' not allowed"),
+        (["--set", "worker.queues={default,dsn}"], "at '/worker/queues/1'"),
     ],
 )
 def test_chart_refuses_plain_secrets_and_missing_references(flags, message):
