@@ -169,6 +169,8 @@ def test_generated_objects_publish_what_external_dns_publishes(
     )
     for name, internal, external in gen.NODES:
         kube_nodes(sandbox, name, internal_ip=internal, external_ip=external)
+    name, internal, external = gen.CORDONED
+    kube_nodes(sandbox, name, internal_ip=internal, external_ip=external, unschedulable=True)
     with kube_client(sandbox) as api:
         gen.create_objects(api, kube_namespace, objects, pod_ips=(f"10.244.0.{n}" for n in range(1, 250)))
     flags = [] if prefix == gen.ALPHA else [f"--annotation-prefix={prefix}"]
@@ -236,6 +238,11 @@ FLAG_CASES = [
         },
         id="ingress-class-exclude-domains-min-ttl-host-ip",
     ),
+    pytest.param(
+        ["--no-exclude-unschedulable", "--always-publish-not-ready-addresses"],
+        {"exclude-unschedulable": False, "always-publish-not-ready-addresses": True},
+        id="cordoned-nodes-not-ready-addresses",
+    ),
 ]
 
 
@@ -250,6 +257,8 @@ def test_source_flags_pass_through_both(
     objects = gen.generate(seed, prefix=gen.ALPHA, zone=zone, count=36, shared_groups=0, filter_labels=True)
     for name, internal, external in gen.NODES:
         kube_nodes(sandbox, name, internal_ip=internal, external_ip=external)
+    name, internal, external = gen.CORDONED
+    kube_nodes(sandbox, name, internal_ip=internal, external_ip=external, unschedulable=True)
     with kube_client(sandbox) as api:
         gen.create_objects(api, kube_namespace, objects, pod_ips=(f"10.244.1.{n}" for n in range(1, 250)))
     flags = [f.replace("{zone}", zone) for f in flags]
