@@ -133,6 +133,18 @@ SPLIT_P_VALUE = Histogram(
     buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0),
 )
 
+HTTP_REQUESTS = Counter(
+    "dnsportal_http_requests",
+    "Requests the web answered, by method, URL route (the pattern, not the path) and status class.",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "dnsportal_http_request_duration_seconds",
+    "Time the web took to answer a request, by URL route.",
+    ["route"],
+    buckets=_DURATION_BUCKETS,
+)
+
 # Verification.Status -> the metric's words.
 VERIFICATION_RESULTS = {"ok": "consistent", "failed": "differs", "error": "could_not_check"}
 

@@ -278,6 +278,30 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(scrape(), content_type=CONTENT_TYPE)
 
 
+# --- the web's own requests --------------------------------------------------------------------------------
+
+_UNROUTED = frozenset({"/healthz", "/readyz", "/metrics"})  # answered by HealthCheckMiddleware, before urls
+
+
+class RequestMetricsMiddleware:
+    """Counts and times every request by its URL pattern (bounded labels: never the path with its ids)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        start = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        if match is not None:
+            route = "/" + str(match.route)
+        else:
+            route = request.path if request.path in _UNROUTED else "(unmatched)"
+        metrics.HTTP_DURATION.labels(route).observe(time.perf_counter() - start)
+        metrics.HTTP_REQUESTS.labels(request.method or "", route, f"{response.status_code // 100}xx").inc()
+        return response
+
+
 # --- a process's own endpoint (worker and watch pods that share no directory with the web) ----------------
 
 PROCESS_COMMANDS = ("rqworker", "watch", "scheduler")

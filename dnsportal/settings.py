@@ -105,6 +105,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dnsportal.metrics_export.RequestMetricsMiddleware",  # first: it times everything below
     "dnsportal.middleware.RequestIdMiddleware",
     "dnsportal.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -9,6 +9,7 @@ the alert rules use is one the portal exports.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -327,7 +328,8 @@ def test_a_scrape_finds_the_reconcile_apply_and_verification_of_other_processes(
 
 
 def test_an_unauthorised_scrape_is_refused(client, settings):
-    settings.METRICS_TOKEN, settings.METRICS_ALLOW = None, []
+    settings.METRICS_TOKEN, settings.METRICS_ALLOW, settings.METRICS_MULTIPROC_DIR = None, [], ""
+    refused_before = _requests(client, "4xx")
     off = client.get("/metrics")
     assert off.status_code == 403 and b"DNSPORTAL_METRICS_TOKEN" in off.content
 
@@ -340,8 +342,6 @@ def test_an_unauthorised_scrape_is_refused(client, settings):
     assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 200
 
     # An allow-list: the test client's address is 127.0.0.1. With a token too, both are needed.
-    import ipaddress
-
     settings.METRICS_ALLOW = [ipaddress.ip_network("10.0.0.0/8")]
     assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 403
     settings.METRICS_ALLOW = [ipaddress.ip_network("127.0.0.0/8")]
@@ -351,6 +351,19 @@ def test_an_unauthorised_scrape_is_refused(client, settings):
     allowed = client.get("/metrics", HTTP_HOST="10.1.2.3:8000")  # Prometheus scrapes by address
     assert allowed.status_code == 200
     assert client.get("/metrics", REMOTE_ADDR="192.0.2.1").status_code == 403
+    # The web counts its own requests by route: the seven refusals above.
+    assert _requests(client, "4xx") - refused_before == 7
+
+
+def _requests(client, status: str) -> float:
+    """dnsportal_http_requests_total of GET /metrics with this status class, from a scrape of this process."""
+    from django.test import override_settings
+
+    with override_settings(METRICS_TOKEN=None, METRICS_ALLOW=[ipaddress.ip_network("127.0.0.0/8")]):
+        found = Scrape(client.get("/metrics").content.decode()).find(
+            "dnsportal_http_requests_total", method="GET", route="/metrics", status=status
+        )
+    return found[0].value if found else 0.0
 
 
 # --- the deploy files use only what the portal exports --------------------------------------------------
@@ -419,6 +432,8 @@ def test_the_dashboard_and_the_alerts_use_only_exported_metrics():
         "dnsportal_queue_depth",
         "dnsportal_queue_oldest_job_age_seconds",
         "dnsportal_watch_leader_present",
+        "dnsportal_http_requests_total",
+        "dnsportal_http_request_duration_seconds_bucket",
     ):
         assert name in everything, name
 
