@@ -42,7 +42,8 @@ def _process_id() -> str:
     """
     parent = os.environ.get(_HORSE_ENV, "")
     pid = str(os.getpid())
-    if parent and parent != pid:
+    # A horse is the worker's child; a process a job starts is not, and gets a file of its own.
+    if parent and parent != pid and str(os.getppid()) == parent:
         return f"{_HOST}-{parent}h"
     return f"{_HOST}-{pid}"
 
