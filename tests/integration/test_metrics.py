@@ -455,3 +455,51 @@ def test_compose_shares_one_metrics_directory_and_passes_the_scrape_settings():
         assert env["DNSPORTAL_METRICS_ALLOW"] == "${DNSPORTAL_METRICS_ALLOW:-}"
     for name in ("web", "worker", "scheduler", "watch"):
         assert services[name]["depends_on"]["metrics-init"] == {"condition": "service_completed_successfully"}
+
+
+def test_the_state_the_alerts_watch_is_exported_as_it_is(client, settings):
+    """Each alert's condition, made in the database, reaches the scrape: a zone whose check differs and one
+    that could not be checked, a failing reconcile, a stale cluster, an apply stuck for an hour."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from records.models import Zone
+
+    settings.METRICS_TOKEN, settings.METRICS_MULTIPROC_DIR = TOKEN, ""
+    account = ProviderAccount.objects.create(name="aws-main")
+    differs = Zone.objects.create(account=account, provider_zone_id="Z1", name="differs.example.")
+    unchecked = Zone.objects.create(
+        account=account, provider_zone_id="Z2", name="unchecked.example.", last_reconcile_error="AccessDenied"
+    )
+    Zone.objects.create(account=account, provider_zone_id="Z3", name="new.example.")
+    now = timezone.now()
+    for zone, status in ((differs, "ok"), (differs, "failed"), (unchecked, "error")):
+        Verification.objects.create(zone=zone, kind="resolution", status=status, finished_at=now)
+    Cluster.objects.create(name="k3s-edge", server="https://127.0.0.1:1", is_stale=True, health="unreachable")
+    ChangeSet.objects.create(
+        zone=differs, status="applying", fingerprint="f", started_at=now - timedelta(hours=1)
+    )
+    ChangeSet.objects.create(zone=unchecked, status="pending", fingerprint="g")
+
+    s = _scrape(client)
+
+    def result(zone: str) -> str:
+        (one,) = [
+            x.labels["result"] for x in s.find("dnsportal_zone_verification", zone=zone) if x.value == 1
+        ]
+        return one
+
+    # The latest check decides: "differs" after an earlier "consistent".
+    assert result("differs.example") == "differs"
+    assert result("unchecked.example") == "could_not_check"
+    assert result("new.example") == "never"
+    assert s.value("dnsportal_zone_last_verified_timestamp_seconds", zone="new.example") == 0
+    assert s.value("dnsportal_zone_reconcile_failing", zone="unchecked.example") == 1
+    assert s.value("dnsportal_zone_reconcile_failing", zone="differs.example") == 0
+    assert s.value("dnsportal_cluster_stale", cluster="k3s-edge") == 1
+    assert s.value("dnsportal_cluster_health", cluster="k3s-edge", health="unreachable") == 1
+    assert s.value("dnsportal_changesets", state="applying") == 1
+    assert s.value("dnsportal_changesets", state="pending") == 1
+    assert s.value("dnsportal_changesets_oldest_age_seconds", state="applying") >= 3600
+    assert s.value("dnsportal_changesets_oldest_age_seconds", state="approved") == 0
