@@ -170,7 +170,6 @@ class PortalStateCollector(Collector):
     def _redis(self) -> Iterable[Metric]:
         import django_rq
         import redis as redis_lib
-        from rq.job import Job
 
         from clusters.watch import LOCK_KEY
 
@@ -189,28 +188,39 @@ class PortalStateCollector(Collector):
         present = GaugeMetricFamily(
             "dnsportal_watch_leader_present", "1 while some watch process leads (Kubernetes is watched)."
         )
+        holder = None
         try:
             now = time.time()
+            holder = django_rq.get_connection("default").get(LOCK_KEY)
             for name in settings.RQ_QUEUE_NAMES:
                 q = django_rq.get_queue(name)
                 depth.add_metric([name], q.count)
-                head = q.get_job_ids(0, 0)
-                job = Job.fetch(head[0], connection=q.connection) if head else None
-                when = job.enqueued_at if job is not None else None
-                age.add_metric([name], max(now - when.timestamp(), 0.0) if when else 0.0)
-            holder = django_rq.get_connection("default").get(LOCK_KEY)
+                age.add_metric([name], _head_age(q, now))
         except (redis_lib.RedisError, OSError) as exc:
             log.warning("metrics: Redis could not be read: %s", type(exc).__name__)
             up.add_metric([], 0.0)
             yield up
             return
-        except Exception:  # a job gone between listing and fetching: the next scrape sees the queue again
-            log.warning("metrics: a queue could not be read", exc_info=True)
         up.add_metric([], 1.0)
         if holder:
             leader.add_metric([holder.decode()], 1.0)
         present.add_metric([], 1.0 if holder else 0.0)
         yield from (up, depth, age, leader, present)
+
+
+def _head_age(queue, now: float) -> float:
+    """Seconds the job at the head of the queue has waited (0: empty, or taken between the two reads)."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    head = queue.get_job_ids(0, 0)
+    if not head:
+        return 0.0
+    try:
+        when = Job.fetch(head[0], connection=queue.connection).enqueued_at
+    except NoSuchJobError:
+        return 0.0
+    return max(now - when.timestamp(), 0.0) if when else 0.0
 
 
 def _event_metrics() -> bytes:
