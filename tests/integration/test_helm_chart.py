@@ -40,6 +40,7 @@ SECRET_VARIABLES = {
     "DATABASE_URL",
     "REDIS_URL",
     "DNSPORTAL_METRICS_TOKEN",
+    "DNSPORTAL_OIDC_CLIENT_SECRET",
 }
 
 
@@ -213,11 +214,38 @@ def test_metrics_stay_off_without_a_token_or_allow_list():
             }
 
 
+def test_the_sso_client_secret_comes_from_an_existing_secret():
+    docs = render(
+        "default",
+        "dnsportal",
+        "--set",
+        "oidc.clientSecret.name=sso",
+        "--set",
+        "env.DNSPORTAL_OIDC_ISSUER=https://id",
+    )
+    assert (
+        _kinds(docs)[("ConfigMap", f"{RELEASE}-dnsportal-env")]["data"]["DNSPORTAL_OIDC_ISSUER"]
+        == "https://id"
+    )
+    specs = list(_pod_specs(docs))
+    assert specs
+    for name, spec in specs:
+        for container in spec["containers"]:
+            env = {e["name"]: e for e in container.get("env", [])}
+            ref = env["DNSPORTAL_OIDC_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "sso", "key": "client-secret"}, name
+    # unset by default: no variable at all
+    for _name, spec in _pod_specs(render("default")):
+        for container in spec["containers"]:
+            assert "DNSPORTAL_OIDC_CLIENT_SECRET" not in {e["name"] for e in container.get("env", [])}
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
         (["--set", "env.SECRET_KEY=hunter2"], "env.SECRET_KEY: secrets come from existing Secrets"),
         (["--set", "env.DATABASE_URL=postgres://u:p@db/x"], "env.DATABASE_URL: secrets come from existing"),
+        (["--set", "env.DNSPORTAL_OIDC_CLIENT_SECRET=s3cret"], "env.DNSPORTAL_OIDC_CLIENT_SECRET: secrets"),
         (["--set", "postgres.urlSecret.name="], "DATABASE_URL needs an existing Secret"),
         (["--set", "metrics.serviceMonitor.enabled=true"], "needs metrics.tokenSecret"),
         # values.schema.json: a misspelt or ill-typed value fails the render instead of being ignored.

@@ -70,9 +70,9 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Secret-bearing variables that must never be given as plain values. */}}
 {{- define "dnsportal.checkNoPlainSecrets" -}}
-{{- range $var := list "SECRET_KEY" "DNSPORTAL_ENCRYPTION_KEYS" "DATABASE_URL" "REDIS_URL" "DNSPORTAL_METRICS_TOKEN" "SECRET_KEY_FILE" "DNSPORTAL_ENCRYPTION_KEYS_FILE" "DATABASE_URL_FILE" "REDIS_URL_FILE" -}}
+{{- range $var := list "SECRET_KEY" "DNSPORTAL_ENCRYPTION_KEYS" "DATABASE_URL" "REDIS_URL" "DNSPORTAL_METRICS_TOKEN" "DNSPORTAL_OIDC_CLIENT_SECRET" "DNSPORTAL_OIDC_CLIENT_SECRET_FILE" "SECRET_KEY_FILE" "DNSPORTAL_ENCRYPTION_KEYS_FILE" "DATABASE_URL_FILE" "REDIS_URL_FILE" -}}
 {{- if hasKey $.Values.env $var -}}
-{{- fail (printf "env.%s: secrets come from existing Secrets, never from values (see secrets, postgres.urlSecret, redis.urlSecret, metrics.tokenSecret)" $var) -}}
+{{- fail (printf "env.%s: secrets come from existing Secrets, never from values (see secrets, postgres.urlSecret, redis.urlSecret, metrics.tokenSecret, oidc.clientSecret)" $var) -}}
 {{- end -}}
 {{- end -}}
 {{- if not (has $.Values.secrets.mountAs (list "env" "files")) -}}
@@ -105,6 +105,13 @@ app.kubernetes.io/component: {{ .component }}
     secretKeyRef:
       name: {{ .Values.metrics.tokenSecret.name | quote }}
       key: {{ .Values.metrics.tokenSecret.key | quote }}
+{{- end }}
+{{- if .Values.oidc.clientSecret.name }}
+- name: DNSPORTAL_OIDC_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.oidc.clientSecret.name | quote }}
+      key: {{ .Values.oidc.clientSecret.key | quote }}
 {{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
