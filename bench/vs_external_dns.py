@@ -161,6 +161,7 @@ def main() -> int:
             # The steady windows: the portal's (its scheduler started now) while ExternalDNS syncs.
             window = PortalWindow(zone, portal_proxy, size.portal_window)
             procs.append(window.start(tmp, pg.url, redis.url))
+            ext.wait_for_loop(size.timeout)  # counting starts as a sync ends
             sync_calls, per_hour = edns_steady(ext, edns_proxy, size)
         with edns(size.interval, "--events") as ext:
             # Its first sync, at start; then the one the informers' initial "add" events schedule 5 s later.
@@ -300,6 +301,7 @@ def portal_converge(kc, zone, proxy: FaultProxy, size: Size) -> tuple[int, float
         "convergence of the portal's zone",
         every=0.25,
     )
+    say(f"the portal's convergence, requests by operation: {dict(proxy.requests)}")
     return total(proxy), time.monotonic() - t0
 
 
@@ -311,6 +313,7 @@ def edns_converge(ext, proxy: FaultProxy, size: Size) -> tuple[int, float]:
         ext.wait_for_loop(size.timeout)
         if time.monotonic() - t0 > size.timeout:
             raise SystemExit(f"bench: ExternalDNS did not converge within {size.timeout:.0f} s")
+    say(f"ExternalDNS's convergence, requests by operation: {dict(proxy.requests)}")
     return total(proxy), time.monotonic() - t0
 
 
@@ -341,16 +344,20 @@ class PortalWindow:
             raise ValueError("a window longer than the drift interval would hold a second drift read")
 
     def start(self, tmp: Path, db_url: str, redis_url: str) -> subprocess.Popen:
+        """Start the scheduler, let the worker finish its first round (every periodic job is due at a
+        scheduler's first start, which a running portal is not in), then open the window."""
         from django.utils import timezone
 
         from records.models import Zone
 
+        self.scheduler = start_manage(tmp, db_url, redis_url, "scheduler")
+        time.sleep(3)  # its first tick
+        wait_idle(600)
         self.opened = timezone.now()
         Zone.objects.filter(id=self.zone.id).update(
             last_drift_check_at=self.opened - timedelta(seconds=self.zone.drift_interval)
         )
         self.t0 = time.monotonic()
-        self.scheduler = start_manage(tmp, db_url, redis_url, "scheduler")
         return self.scheduler
 
     def finish(self) -> float:
@@ -376,13 +383,20 @@ class PortalWindow:
         if drift_runs > 1:  # the worker was busy when the check was due: a second tick enqueued it again
             say(f"the window held {drift_runs} drift checks ({reads} zone reads), all counted")
         self.scheduler.wait(20)
-        wait(
-            lambda: not JobRun.objects.filter(status__in=["pending", "running"]).exists(),
-            600,
-            "idle worker after the portal's window",
-            every=0.5,
-        )
+        wait_idle(600)
         return reads * 3600 / self.zone.drift_interval + others * 3600 / self.seconds
+
+
+def wait_idle(timeout: float) -> None:
+    """Until the portal's worker has no job waiting or running."""
+    from dnsportal.models import JobRun
+
+    wait(
+        lambda: not JobRun.objects.filter(status__in=["pending", "running"]).exists(),
+        timeout,
+        "idle worker",
+        every=0.5,
+    )
 
 
 def latency(kc, zone, portal_proxy: FaultProxy, edns_proxy: FaultProxy, size: Size):
