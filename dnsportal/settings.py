@@ -183,6 +183,15 @@ APPLY_STATE_MAX_AGE_S = env_int("DNSPORTAL_APPLY_STATE_MAX_AGE_S", 60, minimum=0
 VERIFY_PROPAGATION_TIMEOUT_S = env_int("DNSPORTAL_VERIFY_PROPAGATION_TIMEOUT_S", 120, minimum=1)
 # The most queries one traffic-split measurement sends (the sample size follows from the weights).
 VERIFY_MAX_QUERIES = env_int("DNSPORTAL_VERIFY_MAX_QUERIES", 5000, minimum=100)
+# Traffic shifts: the shortest hold a step may have (a step is also held at least the record's TTL); tests
+# and demos lower it.
+SHIFT_MIN_HOLD_S = env_int("DNSPORTAL_SHIFT_MIN_HOLD_S", 30, minimum=1)
+# How long the nameservers get to answer a step's records before that gate fails.
+SHIFT_GATE_DNS_TIMEOUT_S = env_int("DNSPORTAL_SHIFT_GATE_DNS_TIMEOUT_S", 30, minimum=1)
+# A step whose written policy is followed by no change set this long fails (it waits for a person instead).
+SHIFT_APPLY_TIMEOUT_S = env_int("DNSPORTAL_SHIFT_APPLY_TIMEOUT_S", 300, minimum=10)
+# A plan whose runner went quiet this long (its worker was killed) is picked up by the next sweep.
+SHIFT_STALL_S = env_int("DNSPORTAL_SHIFT_STALL_S", 60, minimum=5)
 # `make up` in embedded mode also runs the demo (three sandbox clusters, a Route53 stand-in) unless turned
 # off; production never does.
 DEMO = not PRODUCTION and env_bool("DNSPORTAL_DEMO", True)

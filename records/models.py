@@ -487,5 +487,7 @@ class Verification(models.Model):
         return f"{self.get_kind_display()} of {self.hostname or self.zone}"
 
 
-# Traffic-policy proposals live in their own module; importing them here registers them with the app.
+# Traffic-policy proposals and traffic shift plans live in their own modules; importing them here registers
+# them with the app.
+from records.models_shift import ShiftPlan, ShiftStep  # noqa: E402, F401
 from records.models_traffic import PolicyObjectWrite, PolicyProposal  # noqa: E402, F401

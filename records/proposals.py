@@ -241,6 +241,45 @@ def policy_propose(
             f"Policy proposal #{busy.first().id} for {hostname} is being written to the clusters; "
             "wait for it, or give it up, before proposing another."
         )
+    from records.models import ShiftPlan
+    from records.shift import ACTIVE
+
+    if shifting := ShiftPlan.objects.filter(hostname=hostname, status__in=ACTIVE).first():
+        raise PortalError(
+            f"Traffic shift #{shifting.id} is {shifting.get_status_display().lower()} on {hostname}: "
+            "its steps decide the policy until it ends (abort it to change the policy now)."
+        )
+    proposal = proposal_create(
+        zone=zone, hostname=hostname, policy=policy, shown=shown, actor=actor, health_check=health_check
+    )
+    for older in (
+        PolicyProposal.objects.select_for_update()
+        .filter(hostname=hostname, status=PolicyProposal.Status.PENDING)
+        .exclude(id=proposal.id)
+    ):
+        transition(
+            older,
+            PolicyProposal.Status.SUPERSEDED,
+            actor=actor,
+            note=f"replaced by #{proposal.id}",
+            superseded_by=proposal,
+            finished_at=timezone.now(),
+        )
+    audit_record(actor=actor, action="policy.propose", obj=proposal, after=proposal.audit_view())
+    return proposal
+
+
+def proposal_create(
+    *,
+    zone: Zone,
+    hostname: str,
+    policy: TrafficPolicy,
+    shown: Preview,
+    actor: Any,
+    health_check: Mapping[str, Any] | None = None,
+) -> PolicyProposal:
+    """The proposal row and one write per object, from a checked preview (inside the caller's transaction:
+    `policy_propose`, or a traffic shift's step)."""
     groups = shown.plan.to_dict()["groups"] if shown.plan else []
     proposal = PolicyProposal.objects.create(
         zone=zone,
@@ -273,20 +312,6 @@ def policy_propose(
             for p in shown.patches
         ]
     )
-    for older in (
-        PolicyProposal.objects.select_for_update()
-        .filter(hostname=hostname, status=PolicyProposal.Status.PENDING)
-        .exclude(id=proposal.id)
-    ):
-        transition(
-            older,
-            PolicyProposal.Status.SUPERSEDED,
-            actor=actor,
-            note=f"replaced by #{proposal.id}",
-            superseded_by=proposal,
-            finished_at=timezone.now(),
-        )
-    audit_record(actor=actor, action="policy.propose", obj=proposal, after=proposal.audit_view())
     return proposal
 
 

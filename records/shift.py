@@ -61,8 +61,9 @@ STEP_TRANSITIONS: dict[str, frozenset[str]] = {
     STEP_PENDING: frozenset({WRITING, SKIPPED}),
     WRITING: frozenset({APPLYING, STEP_FAILED}),
     APPLYING: frozenset({HOLDING, STEP_FAILED}),
-    HOLDING: frozenset({GATING, PASSED}),  # a return step (rollback, abort) has no gates
-    GATING: frozenset({PASSED, STEP_FAILED}),
+    # A return step (rollback, abort) has no gates; a forward step the plan stopped under is not judged.
+    HOLDING: frozenset({GATING, PASSED, SKIPPED}),
+    GATING: frozenset({PASSED, STEP_FAILED, SKIPPED}),
     PASSED: frozenset(),
     STEP_FAILED: frozenset(),
     SKIPPED: frozenset(),
@@ -90,13 +91,14 @@ Split = dict[str, int]  # cluster -> weight (0..255); the clusters' order is the
 
 
 def describe(split: Mapping[str, int]) -> str:
-    """ "rke2-dc1 90 / k3s-edge 10" """
-    return " / ".join(f"{c} {w}" for c, w in split.items())
+    """`k3s-edge 10 / rke2-dc1 90`: clusters by name, the order a plan's splits are written in."""
+    return " / ".join(f"{c} {split[c]}" for c in sorted(split))
 
 
 def short(split: Mapping[str, int]) -> str:
-    """ "90/10" in the plan's cluster order"""
-    return "/".join(str(w) for w in split.values())
+    """`10/90`: the weights of the clusters by name (a plan's clusters are sorted so; a stored JSON object
+    does not keep the order of its keys)."""
+    return "/".join(str(split[c]) for c in sorted(split))
 
 
 def parse_steps(text: str, clusters: Sequence[str]) -> list[Split]:

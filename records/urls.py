@@ -1,6 +1,6 @@
 from django.urls import path
 
-from records import views, views_traffic
+from records import views, views_shift, views_traffic
 
 app_name = "records"
 urlpatterns = [
@@ -48,6 +48,14 @@ urlpatterns = [
         views_traffic.proposal_abandon,
         name="proposal-abandon",
     ),
+    path("endpoints/host/<str:dns_name>/shift/", views_shift.shift_new, name="shift-new"),
+    path("endpoints/host/<str:dns_name>/timeline/", views_shift.hostname_timeline, name="hostname-timeline"),
+    path("shifts/<int:plan_id>/", views_shift.shift_detail, name="shift-detail"),
+    path("shifts/<int:plan_id>/approve/", views_shift.shift_approve, name="shift-approve"),
+    path("shifts/<int:plan_id>/reject/", views_shift.shift_reject, name="shift-reject"),
+    path("shifts/<int:plan_id>/pause/", views_shift.shift_pause, name="shift-pause"),
+    path("shifts/<int:plan_id>/resume/", views_shift.shift_resume, name="shift-resume"),
+    path("shifts/<int:plan_id>/abort/", views_shift.shift_abort, name="shift-abort"),
     path("verification/", views.verification_list, name="verification-list"),
     path("verification/<int:verification_id>/", views.verification_detail, name="verification-detail"),
     path("verification/measure/", views.verification_measure, name="verification-measure"),

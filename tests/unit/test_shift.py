@@ -12,9 +12,10 @@ TWO = {"rke2-dc1": 100, "k3s-edge": 0}
 
 
 def test_parse_steps_as_people_write_them():
-    steps = sh.parse_steps("90/10, 75/25; 50/50 -> 0/100", ["rke2-dc1", "k3s-edge"])
+    steps = sh.parse_steps("90/10, 75/25; 50/50 -> 0/100", ["k3s-edge", "rke2-dc1"])
     assert [sh.short(s) for s in steps] == ["90/10", "75/25", "50/50", "0/100"]
-    assert steps[-1] == {"rke2-dc1": 0, "k3s-edge": 100}
+    assert steps[-1] == {"k3s-edge": 0, "rke2-dc1": 100}
+    assert sh.describe(steps[0]) == "k3s-edge 90 / rke2-dc1 10"
 
 
 @pytest.mark.parametrize(
@@ -34,7 +35,7 @@ def test_parse_steps_says_what_is_wrong(text, says):
 
 def test_interpolate_reaches_the_target_and_keeps_the_sum():
     steps = sh.interpolate(TWO, {"rke2-dc1": 0, "k3s-edge": 100}, 4)
-    assert [sh.short(s) for s in steps] == ["75/25", "50/50", "25/75", "0/100"]
+    assert [sh.short(s) for s in steps] == ["25/75", "50/50", "75/25", "100/0"]  # k3s-edge first
     three = sh.interpolate({"a": 1, "b": 0, "c": 0}, {"a": 0, "b": 1, "c": 1}, 3)
     assert all(sum(s.values()) == 100 for s in three)
     assert three[-1] == {"a": 0, "b": 50, "c": 50}
