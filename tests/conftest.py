@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.kube",
     "tests.fixtures.oidc",
     "tests.fixtures.people",
+    "tests.fixtures.shift",
     "tests.fixtures.traffic",
 ]
 

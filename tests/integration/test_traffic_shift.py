@@ -15,101 +15,16 @@ import re
 import time
 
 import pytest
-import yaml
-from kubernetes import client as k8s
 
-from clusters import discovery
-from clusters.models import Cluster
-from clusters.services import Credentials, cluster_register
-from clusters.watch import endpoints_changed
 from dnsportal.errors import PortalError
 from dnsportal.models import AuditEntry
-from records import changesets, services, shift, shifts
+from records import shift, shifts
 from records.jobs_shift import advance
-from records.models import ChangeSet, PolicyProposal, ProviderAccount, ShiftPlan, ShiftStep, Zone
-from tests.fixtures.dns import new_zone_name
+from records.models import ChangeSet, PolicyProposal, ShiftPlan, ShiftStep
 from tests.fixtures.jobs import drain_queues
-from tests.fixtures.kube import kube_client, set_service_load_balancer
-from tools.demo_http import start_page_servers
+from tests.fixtures.shift import IPS, watch
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ALPHA = "external-dns.alpha.kubernetes.io/"
-IPS = {"k3s-edge": "127.0.0.3", "rke2-dc1": "127.0.0.2"}  # the plan's order: clusters sorted by name
-
-
-@pytest.fixture
-def pages():
-    servers = start_page_servers({ip: cluster for cluster, ip in IPS.items()})
-    yield {s.cluster: s for s in servers}
-    for s in servers:
-        s.stop()
-
-
-@pytest.fixture
-def scene(root, alice, bob, client, pdns, kube_clusters, kube_namespace, settings, pages):
-    """app.<zone> round robin on both clusters, applied to PowerDNS."""
-    settings.RECONCILE_DEBOUNCE_MS = 0
-    settings.SHIFT_MIN_HOLD_S = 1
-    settings.SHIFT_GATE_DNS_TIMEOUT_S = 10
-    zone_name = new_zone_name()
-    pdns.create_zone(zone_name)
-    client.force_login(root)
-    response = client.post(
-        "/accounts/add/",
-        {
-            "name": "pdns-shift",
-            "kind": "powerdns",
-            "endpoint_url": f"http://127.0.0.1:{pdns.api_port}",
-            "secret": pdns.api_key,
-            "server_id": "localhost",
-            "dns_servers": f"127.0.0.1:{pdns.dns_port}",
-            "rate": "50",
-            "burst": "50",
-        },
-    )
-    assert response.status_code == 302, response.content.decode()[:2000]
-    account = ProviderAccount.objects.get(name="pdns-shift")
-    drain_queues()
-    client.post(f"/accounts/{account.id}/import/", {"domain_filter": zone_name})
-    drain_queues()
-    zone = Zone.objects.get(account=account, name=zone_name)
-    Zone.objects.filter(id=zone.id).update(private=True)  # loopback addresses are this zone's business
-    host = f"app.{zone_name}".rstrip(".")
-    clusters = {}
-    for name, sandbox in zip(sorted(IPS, reverse=True), kube_clusters, strict=True):
-        api = kube_client(sandbox)
-        k8s.CoreV1Api(api).create_namespaced_service(
-            kube_namespace,
-            {
-                "metadata": {"name": "web", "annotations": {f"{ALPHA}hostname": host, f"{ALPHA}ttl": "1"}},
-                "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]},
-            },
-        )
-        set_service_load_balancer(api, kube_namespace, "web", ips=[IPS[name]])
-        cluster = cluster_register(
-            actor=root,
-            name=name,
-            creds=Credentials(kubeconfig=yaml.safe_dump(sandbox.kubeconfig("restricted")), context=""),
-        )
-        Cluster.objects.filter(id=cluster.id).update(source_options={"namespace": kube_namespace})
-        clusters[name] = Cluster.objects.get(id=cluster.id)
-        discovery.sync_cluster(cluster.id)
-    services.zone_reconcile_request(actor=alice, zone_id=zone.id)
-    drain_queues()
-    cs = ChangeSet.objects.get(zone=zone, status=ChangeSet.Status.PENDING)
-    changesets.changeset_approve(changeset_id=cs.id, approver=bob)
-    drain_queues()
-    assert ChangeSet.objects.get(id=cs.id).status == ChangeSet.Status.APPLIED
-    yield {"zone": Zone.objects.get(id=zone.id), "host": host, "clusters": clusters, "pages": pages}
-    pdns.delete_zone(zone_name)
-
-
-def watch(scene) -> None:
-    """What the watch process does: discovery sees the written annotations and asks for a reconcile."""
-    for cluster in scene["clusters"].values():
-        _, changed = discovery.sync_cluster(cluster.id)
-        endpoints_changed(cluster.id, changed)
 
 
 def take_over(plan_id: int) -> None:
@@ -118,13 +33,13 @@ def take_over(plan_id: int) -> None:
     ShiftPlan.objects.filter(id=plan_id).update(tick_run_id=-1)
 
 
-def run(scene, plan_id: int, *, until=None, limit: float = 240) -> ShiftPlan:
+def run(shift_scene, plan_id: int, *, until=None, limit: float = 240) -> ShiftPlan:
     """Tick the plan as the worker would, running the jobs it starts, till it stops (or `until(plan)`)."""
     take_over(plan_id)
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         drain_queues()
-        watch(scene)
+        watch(shift_scene)
         drain_queues()
         delay = advance(plan_id)
         plan = ShiftPlan.objects.get(id=plan_id)
@@ -134,19 +49,19 @@ def run(scene, plan_id: int, *, until=None, limit: float = 240) -> ShiftPlan:
     raise AssertionError(f"shift #{plan_id} still {ShiftPlan.objects.get(id=plan_id).status}")
 
 
-def weights(scene) -> dict[str, int]:
+def weights(shift_scene) -> dict[str, int]:
     from records.models import ZoneRecord
 
-    rows = ZoneRecord.objects.filter(zone=scene["zone"], name=f"{scene['host']}.", type="A")
+    rows = ZoneRecord.objects.filter(zone=shift_scene["zone"], name=f"{shift_scene['host']}.", type="A")
     return {r.set_identifier: int(r.data.get("Weight", 0)) for r in rows}
 
 
-def plan_of(scene, alice, bob, text: str, **kw) -> ShiftPlan:
-    clusters, _, _ = shifts.start_split(scene["host"])
+def plan_of(shift_scene, alice, bob, text: str, **kw) -> ShiftPlan:
+    clusters, _, _ = shifts.start_split(shift_scene["host"])
     plan = shifts.shift_propose(
         actor=alice,
-        zone_id=scene["zone"].id,
-        hostname=scene["host"],
+        zone_id=shift_scene["zone"].id,
+        hostname=shift_scene["host"],
         splits=shift.parse_steps(text, clusters),
         hold_seconds=1,
         **kw,
@@ -156,13 +71,13 @@ def plan_of(scene, alice, bob, text: str, **kw) -> ShiftPlan:
     return plan
 
 
-def test_a_four_step_shift_completes_with_every_gate_passing(scene, alice, bob, client):
-    port = scene["pages"]["rke2-dc1"].port
+def test_a_four_step_shift_completes_with_every_gate_passing(shift_scene, alice, bob, client):
+    port = shift_scene["pages"]["rke2-dc1"].port
     plan = plan_of(
-        scene, alice, bob, "20/80, 40/60, 60/40, 80/20", probe={"n": 300, "port": port, "path": "/"}
+        shift_scene, alice, bob, "20/80, 40/60, 60/40, 80/20", probe={"n": 300, "port": port, "path": "/"}
     )
     assert list(plan.clusters) == ["k3s-edge", "rke2-dc1"]
-    plan = run(scene, plan.id)
+    plan = run(shift_scene, plan.id)
     assert plan.status == ShiftPlan.Status.DONE, plan.message
     steps = list(plan.steps.order_by("index"))
     assert [s.phase for s in steps] == [shift.PASSED] * 4
@@ -172,9 +87,9 @@ def test_a_four_step_shift_completes_with_every_gate_passing(scene, alice, bob, 
             ("split", True),
             ("probe", True),
         ], s.gate_results
-    assert weights(scene) == {"k3s-edge": 80, "rke2-dc1": 20}
+    assert weights(shift_scene) == {"k3s-edge": 80, "rke2-dc1": 20}
     # each step: one proposal approved with the plan by bob, two objects written, one change set applied
-    proposals = PolicyProposal.objects.filter(hostname=scene["host"]).order_by("id")
+    proposals = PolicyProposal.objects.filter(hostname=shift_scene["host"]).order_by("id")
     assert proposals.count() == 4
     assert all(p.approved_by == bob and p.changeset.status == ChangeSet.Status.APPLIED for p in proposals)
     assert AuditEntry.objects.filter(action="cluster.annotations.write").count() == 8
@@ -182,7 +97,7 @@ def test_a_four_step_shift_completes_with_every_gate_passing(scene, alice, bob, 
     assert AuditEntry.objects.filter(action="shift.done").count() == 1
     # the timeline: every step applied and every gate, with the measured split over time
     client.force_login(alice)
-    page = client.get(f"/endpoints/host/{scene['host']}/timeline/").content.decode()
+    page = client.get(f"/endpoints/host/{shift_scene['host']}/timeline/").content.decode()
     for n, split in enumerate(["20/80", "40/60", "60/40", "80/20"], 1):
         assert f"Shift #{plan.id} step {n} ({split}) applied" in page
     assert page.count(">passed</span>") >= 12 + 4  # 3 gates and one measurement per step
@@ -191,13 +106,15 @@ def test_a_four_step_shift_completes_with_every_gate_passing(scene, alice, bob, 
     assert desc.count("k3s-edge") == 4  # one measured point per step
 
 
-def test_a_failed_probe_gate_rolls_back_to_the_last_good_step(scene, alice, bob):
-    pages = scene["pages"]
-    plan = plan_of(scene, alice, bob, "30/70, 60/40, 90/10", probe={"n": 200, "port": pages["rke2-dc1"].port})
+def test_a_failed_probe_gate_rolls_back_to_the_last_good_step(shift_scene, alice, bob):
+    pages = shift_scene["pages"]
+    plan = plan_of(
+        shift_scene, alice, bob, "30/70, 60/40, 90/10", probe={"n": 200, "port": pages["rke2-dc1"].port}
+    )
     # step 1 passes; then k3s-edge's server stops (its probe target is gone) before step 2 is judged
-    plan = run(scene, plan.id, until=lambda p: p.steps.filter(index=1, phase=shift.PASSED).exists())
+    plan = run(shift_scene, plan.id, until=lambda p: p.steps.filter(index=1, phase=shift.PASSED).exists())
     pages["k3s-edge"].stop()
-    plan = run(scene, plan.id)
+    plan = run(shift_scene, plan.id)
     assert plan.status == ShiftPlan.Status.ROLLED_BACK
     assert "Step 2 (60/40): probe gate failed" in plan.message
     assert "Rolling back to 30/70" in plan.message
@@ -211,11 +128,13 @@ def test_a_failed_probe_gate_rolls_back_to_the_last_good_step(scene, alice, bob)
         {"k3s-edge": 30, "rke2-dc1": 70},
         shift.PASSED,
     )
-    assert weights(scene) == {"k3s-edge": 30, "rke2-dc1": 70}
+    assert weights(shift_scene) == {"k3s-edge": 30, "rke2-dc1": 70}
 
 
-def test_a_runner_killed_between_write_back_and_apply_resumes_without_doing_either_twice(scene, alice, bob):
-    plan = plan_of(scene, alice, bob, "30/70, 70/30")
+def test_a_runner_killed_between_write_back_and_apply_resumes_without_doing_either_twice(
+    shift_scene, alice, bob
+):
+    plan = plan_of(shift_scene, alice, bob, "30/70, 70/30")
     step = ShiftStep.objects.get(plan=plan, index=1)
     for _ in range(50):
         advance(plan.id)  # step 1's proposal, then its write-back (the next drain) noticed
@@ -228,18 +147,18 @@ def test_a_runner_killed_between_write_back_and_apply_resumes_without_doing_eith
     # tick the same plan (the sweep's new chain and a stale one): nothing is written or applied twice.
     for _ in range(3):
         advance(plan.id)
-    plan = run(scene, plan.id)
+    plan = run(shift_scene, plan.id)
     assert plan.status == ShiftPlan.Status.DONE, plan.message
     assert AuditEntry.objects.filter(action="cluster.annotations.write").count() == 4  # 2 steps x 2 objects
-    assert PolicyProposal.objects.filter(hostname=scene["host"]).count() == 2
-    applied = ChangeSet.objects.filter(zone=scene["zone"], status=ChangeSet.Status.APPLIED)
+    assert PolicyProposal.objects.filter(hostname=shift_scene["host"]).count() == 2
+    applied = ChangeSet.objects.filter(zone=shift_scene["zone"], status=ChangeSet.Status.APPLIED)
     assert applied.count() == 3  # the initial round robin, and one per step
     assert AuditEntry.objects.filter(action="changeset.applied").count() == 3
 
 
-def test_pause_resume_and_abort_return_to_the_start(scene, alice, bob):
-    plan = plan_of(scene, alice, bob, "30/70, 60/40, 90/10")
-    plan = run(scene, plan.id, until=lambda p: p.steps.filter(index=1, phase=shift.PASSED).exists())
+def test_pause_resume_and_abort_return_to_the_start(shift_scene, alice, bob):
+    plan = plan_of(shift_scene, alice, bob, "30/70, 60/40, 90/10")
+    plan = run(shift_scene, plan.id, until=lambda p: p.steps.filter(index=1, phase=shift.PASSED).exists())
     shifts.shift_pause(plan_id=plan.id, actor=alice)
     assert advance(plan.id) is None  # a paused plan does nothing
     assert ShiftStep.objects.get(plan=plan, index=2).phase == shift.STEP_PENDING
@@ -247,11 +166,11 @@ def test_pause_resume_and_abort_return_to_the_start(scene, alice, bob):
         shifts.shift_pause(plan_id=plan.id, actor=alice)
     shifts.shift_resume(plan_id=plan.id, actor=alice)
     take_over(plan.id)
-    plan = run(scene, plan.id, until=lambda p: p.steps.filter(index=2, phase=shift.PASSED).exists())
-    assert weights(scene) == {"k3s-edge": 60, "rke2-dc1": 40}
+    plan = run(shift_scene, plan.id, until=lambda p: p.steps.filter(index=2, phase=shift.PASSED).exists())
+    assert weights(shift_scene) == {"k3s-edge": 60, "rke2-dc1": 40}
     shifts.shift_abort(plan_id=plan.id, actor=alice, comment="the release is pulled")
     take_over(plan.id)
-    plan = run(scene, plan.id)
+    plan = run(shift_scene, plan.id)
     assert plan.status == ShiftPlan.Status.ABORTED
     steps = {s.index: s for s in plan.steps.all()}
     assert steps[3].phase == shift.SKIPPED
@@ -259,7 +178,7 @@ def test_pause_resume_and_abort_return_to_the_start(scene, alice, bob):
     # the start was round robin, and round robin it is again: one record set with both addresses
     from records.models import ZoneRecord
 
-    rows = ZoneRecord.objects.filter(zone=scene["zone"], name=f"{scene['host']}.", type="A")
+    rows = ZoneRecord.objects.filter(zone=shift_scene["zone"], name=f"{shift_scene['host']}.", type="A")
     assert [(r.set_identifier, sorted(r.values)) for r in rows] == [("", sorted(IPS.values()))]
     actions = list(
         AuditEntry.objects.filter(action__in=["shift.paused", "shift.running", "shift.aborting"])
@@ -274,15 +193,23 @@ def test_pause_resume_and_abort_return_to_the_start(scene, alice, bob):
     ]
 
 
-def test_two_shifts_never_run_on_one_name_and_the_approver_is_a_second_person(scene, root, alice, bob):
-    clusters, _, _ = shifts.start_split(scene["host"])
+def test_two_shifts_never_run_on_one_name_and_the_approver_is_a_second_person(shift_scene, root, alice, bob):
+    clusters, _, _ = shifts.start_split(shift_scene["host"])
     splits = shift.parse_steps("30/70", clusters)
     with pytest.raises(PortalError, match="Planning a traffic shift needs the operator role"):
         shifts.shift_propose(
-            actor=bob, zone_id=scene["zone"].id, hostname=scene["host"], splits=splits, hold_seconds=1
+            actor=bob,
+            zone_id=shift_scene["zone"].id,
+            hostname=shift_scene["host"],
+            splits=splits,
+            hold_seconds=1,
         )
     plan = shifts.shift_propose(
-        actor=root, zone_id=scene["zone"].id, hostname=scene["host"], splits=splits, hold_seconds=1
+        actor=root,
+        zone_id=shift_scene["zone"].id,
+        hostname=shift_scene["host"],
+        splits=splits,
+        hold_seconds=1,
     )
     with pytest.raises(PortalError, match="A second person must approve this traffic shift: you planned it"):
         shifts.shift_approve(plan_id=plan.id, approver=root)
@@ -290,10 +217,18 @@ def test_two_shifts_never_run_on_one_name_and_the_approver_is_a_second_person(sc
         shifts.shift_approve(plan_id=plan.id, approver=alice)
     with pytest.raises(PortalError, match="two shifts never run on one name"):
         shifts.shift_propose(
-            actor=alice, zone_id=scene["zone"].id, hostname=scene["host"], splits=splits, hold_seconds=1
+            actor=alice,
+            zone_id=shift_scene["zone"].id,
+            hostname=shift_scene["host"],
+            splits=splits,
+            hold_seconds=1,
         )
     shifts.shift_reject(plan_id=plan.id, reviewer=bob, comment="not now")
     with pytest.raises(PortalError, match="Hold each step at least"):
         shifts.shift_propose(
-            actor=alice, zone_id=scene["zone"].id, hostname=scene["host"], splits=splits, hold_seconds=0
+            actor=alice,
+            zone_id=shift_scene["zone"].id,
+            hostname=shift_scene["host"],
+            splits=splits,
+            hold_seconds=0,
         )
