@@ -21,9 +21,21 @@ from clusters.go_values import parse_go_duration
 from clusters.label_selector import Selector, parse_selector
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+# ExternalDNS's --source values the portal reads; by default a cluster reads Services and Ingresses.
+SOURCES = (
+    "service",
+    "ingress",
+    "gateway-httproute",
+    "gateway-grpcroute",
+    "gateway-tlsroute",
+    "gateway-tcproute",
+    "gateway-udproute",
+    "crd",
+)
+DEFAULT_SOURCES = ("service", "ingress")
 
 # option name (ExternalDNS flag without "--") -> dataclass field
-LIST_OPTIONS = ("domain-filter", "exclude-domains", "ingress-class", "service-type-filter")
+LIST_OPTIONS = ("source", "domain-filter", "exclude-domains", "ingress-class", "service-type-filter")
 BOOL_OPTIONS = (
     "publish-internal-services",
     "publish-host-ip",
@@ -35,7 +47,17 @@ BOOL_OPTIONS = (
     "ignore-ingress-rules-spec",
     "combine-fqdn-annotation",
 )
-STR_OPTIONS = ("namespace", "annotation-filter", "label-filter", "fqdn-template")
+STR_OPTIONS = (
+    "namespace",
+    "annotation-filter",
+    "label-filter",
+    "fqdn-template",
+    "gateway-name",
+    "gateway-namespace",
+    "gateway-label-filter",
+    "crd-source-apiversion",
+    "crd-source-kind",
+)
 DURATION_OPTIONS = ("min-ttl",)
 OPTION_NAMES = STR_OPTIONS + LIST_OPTIONS + BOOL_OPTIONS + DURATION_OPTIONS
 
@@ -76,6 +98,7 @@ class SourceOptions:
     and template are derived fields, built once.
     """
 
+    source: tuple[str, ...] = DEFAULT_SOURCES
     namespace: str = ""
     annotation_filter: str = ""
     label_filter: str = ""
@@ -94,8 +117,14 @@ class SourceOptions:
     fqdn_template: str = ""
     combine_fqdn_annotation: bool = False
     min_ttl: int = 0
+    gateway_name: str = ""
+    gateway_namespace: str = ""
+    gateway_label_filter: str = ""
+    crd_source_apiversion: str = "externaldns.k8s.io/v1alpha1"
+    crd_source_kind: str = "DNSEndpoint"
     annotation_selector: Selector = field(init=False, repr=False, compare=False)
     label_selector: Selector = field(init=False, repr=False, compare=False)
+    gateway_label_selector: Selector = field(init=False, repr=False, compare=False)
     template: FqdnTemplate | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -104,10 +133,11 @@ class SourceOptions:
         for option, text in (
             ("annotation-filter", self.annotation_filter),
             ("label-filter", self.label_filter),
+            ("gateway-label-filter", self.gateway_label_filter),
         ):
             try:
                 # ExternalDNS reads --annotation-filter with metav1.ParseToLabelSelector: no `!=` there
-                sel = parse_selector(text, not_equals=option == "label-filter")
+                sel = parse_selector(text, not_equals=option != "annotation-filter")
             except ValueError as exc:
                 problems.append(f"option `{option}`: {exc}")
             else:
@@ -130,6 +160,18 @@ class SourceOptions:
                     f"option `service-type-filter`: `{t}` is not a Service type"
                     + (f"; did you mean {hint}?" if hint else f" ({', '.join(SERVICE_TYPES)})")
                 )
+        for src in self.source:
+            if src not in SOURCES:
+                problems.append(
+                    f"option `source`: `{src}` is not a source the portal reads ({', '.join(SOURCES)})"
+                )
+        if not self.source:
+            problems.append("option `source`: name at least one source")
+        if "/" not in self.crd_source_apiversion or not self.crd_source_kind:
+            problems.append(
+                "option `crd-source-apiversion`/`crd-source-kind`: give a group/version like "
+                "externaldns.k8s.io/v1alpha1 and a kind like DNSEndpoint"
+            )
         if self.min_ttl < 0:
             problems.append(f"option `min-ttl`: {self.min_ttl} is negative")
         if problems:
