@@ -227,3 +227,52 @@ def test_unreadable_input_or_bad_options_exit_2_with_one_line(
     assert proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1
     assert proc.stderr.startswith("CommandError: ") and message in proc.stderr
+
+
+GATEWAY_AND_CRD = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: public, namespace: infra}
+spec:
+  gatewayClassName: any
+  listeners:
+  - name: https
+    protocol: HTTPS
+    port: 443
+    hostname: "*.example.com"
+    allowedRoutes: {namespaces: {from: All}}
+status:
+  addresses: [{type: IPAddress, value: 203.0.113.7}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: shop}
+spec:
+  hostnames: [shop.example.com]
+  parentRefs: [{name: public, namespace: infra}]
+status:
+  parents:
+  - parentRef: {name: public, namespace: infra}
+    controllerName: example.com/gateway
+    conditions: [{type: Accepted, status: "True"}]
+---
+apiVersion: externaldns.k8s.io/v1alpha1
+kind: DNSEndpoint
+metadata: {name: hand, namespace: ops}
+spec:
+  endpoints: [{dnsName: mail.example.com, recordType: A, targets: [192.0.2.25]}]
+"""
+
+
+def test_routes_and_dnsendpoints_are_read_unless_the_sources_say_otherwise(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(GATEWAY_AND_CRD)
+    proc = run(tmp_path, "-f", str(path), "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    got = {(e["dnsName"], e["labels"]["resource"], tuple(e["targets"])) for e in json.loads(proc.stdout)}
+    assert got == {
+        ("shop.example.com", "httproute/shop/web", ("203.0.113.7",)),
+        ("mail.example.com", "crd/ops/hand", ("192.0.2.25",)),
+    }
+    proc = run(tmp_path, "-f", str(path), "--output", "json", "--option", "source=crd")
+    assert [e["dnsName"] for e in json.loads(proc.stdout)] == ["mail.example.com"]

@@ -3,9 +3,11 @@
     manage.py preview_endpoints -f manifests.yaml [-f more.yaml] [--option NAME=VALUE ...]
                                 [--cluster NAME] [--output json|table] [--merge] [--fail-on-error]
 
-Reads Services and Ingresses (and the Nodes, Pods and EndpointSlices they need) from multi-document YAML or
-JSON, `kind: List` included; `-f -` reads standard input and `-f <dir>` its manifest files. Options are
-ExternalDNS's source flags (`--option domain-filter=example.com --option publish-internal-services`).
+Reads Services and Ingresses (and the Nodes, Pods and EndpointSlices they need), Gateway API routes (with
+their Gateways and Namespaces) and DNSEndpoints from multi-document YAML or JSON, `kind: List` included;
+without `--option source=...` every one of those kinds in the files is read. `-f -` reads standard input and
+`-f <dir>` its manifest files. Options are ExternalDNS's source flags (`--option domain-filter=example.com
+--option publish-internal-services`).
 
 Output: `--output json` prints a list of ExternalDNS `DNSEndpoint` endpoints (`spec.endpoints[]` items);
 `--output table` (the default) a table. Per-object errors and warnings go to standard error as JSON lines
@@ -25,9 +27,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clusters.annotations import Problem
-from clusters.endpoints import ObjectResult, compute_endpoints, merge_endpoints, private_targets
+from clusters.endpoints import ObjectResult, merge_endpoints, private_targets
 from clusters.manifests import ManifestError, load_files
-from clusters.source_options import BOOL_OPTIONS, LIST_OPTIONS, SourceOptions
+from clusters.source_options import BOOL_OPTIONS, LIST_OPTIONS, SOURCES, SourceOptions
+from clusters.sources import compute_all
 from records.endpoint import Endpoint
 
 EXIT_BAD_INPUT = 2
@@ -50,6 +53,8 @@ def options_from_args(pairs: Sequence[str]) -> SourceOptions:
             data.setdefault(name, []).extend(v for v in value.split(",") if v.strip())
         else:
             data[name] = value
+    # A preview reads whatever the files hold unless told which sources the cluster runs.
+    data.setdefault("source", list(SOURCES))
     return SourceOptions.from_mapping(data)
 
 
@@ -158,7 +163,7 @@ class Command(BaseCommand):
         except ManifestError as exc:
             raise CommandError(str(exc), returncode=EXIT_BAD_INPUT) from None
 
-        results = compute_endpoints(objects, options, cluster=cluster)
+        results = compute_all(objects, options, cluster=cluster)
         endpoints: list[Endpoint] = [ep for r in results for ep in r.endpoints]
         if merge:
             endpoints = merge_endpoints(endpoints)
