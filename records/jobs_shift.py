@@ -221,17 +221,27 @@ def _gate_nameservers(plan: ShiftPlan) -> dict[str, Any]:
 
 
 def _gate_split(plan: ShiftPlan, step: ShiftStep) -> dict[str, Any]:
+    """ "Measure the split" on the name. A correct split fails its chi-square test at the test's alpha (1 in
+    100 measurements): ten steps would roll back one plan in ten for nothing. So a failed measurement is
+    repeated once, and the gate fails only when both do (a wrong split fails both, at p far below alpha)."""
     from records.jobs_verify import hostname_distribution
 
-    v = Verification.objects.create(
-        zone=plan.zone, kind=Verification.Kind.DISTRIBUTION, hostname=plan.hostname
-    )
-    hostname_distribution(verification_id=v.id)
-    v.refresh_from_db()
+    tries = []
+    for _ in range(2):
+        v = Verification.objects.create(
+            zone=plan.zone, kind=Verification.Kind.DISTRIBUTION, hostname=plan.hostname
+        )
+        hostname_distribution(verification_id=v.id)
+        v.refresh_from_db()
+        tries.append(v)
+        if v.status == Verification.Status.OK:
+            break
+    v = tries[-1]
+    message = v.message if len(tries) == 1 else f"{v.message} (measured twice; first: {tries[0].message})"
     return {
         "gate": "split",
         "ok": v.status == Verification.Status.OK,
-        "message": v.message,
+        "message": message,
         "figures": v.report.get("verdict", {}),
         "verification_id": v.id,
     }

@@ -109,3 +109,18 @@ def test_bad_plans_are_refused_on_the_form_with_the_reason(zone, client, alice):
     assert response.status_code == 422
     assert "Hold each step at least" in _text(response.content.decode())
     assert not ShiftPlan.objects.exists()
+
+
+def test_a_policy_proposal_waits_for_the_shift_on_its_name(zone, client, alice):
+    from dnsportal.errors import PortalError
+    from records import proposals
+    from records.traffic import ClusterShare, TrafficPolicy
+
+    client.force_login(alice)
+    client.post(NEW, {"steps": "50/50", "hold_seconds": "60", "on_failure": "pause"})
+    plan = ShiftPlan.objects.get()
+    policy = TrafficPolicy(
+        NAME, "weighted", (ClusterShare("k3s-edge", weight=50), ClusterShare("rke2-dc1", weight=50))
+    )
+    with pytest.raises(PortalError, match=rf"Traffic shift #{plan.id} is pending review on {NAME}"):
+        proposals.policy_propose(actor=alice, zone_id=zone.id, hostname=NAME, policy=policy)

@@ -103,7 +103,7 @@ def test_a_four_step_shift_completes_with_every_gate_passing(shift_scene, alice,
     assert page.count(">passed</span>") >= 12 + 4  # 3 gates and one measurement per step
     assert f"Traffic shift #{plan.id} done" in page
     desc = re.search(r'<desc id="tl-desc">(.*?)</desc>', page).group(1)
-    assert desc.count("k3s-edge") == 4  # one measured point per step
+    assert desc.count("k3s-edge") >= 4  # a measured point per step (one more for a split measured twice)
 
 
 def test_a_failed_probe_gate_rolls_back_to_the_last_good_step(shift_scene, alice, bob):
