@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from clusters.kinds import kind_status, resolve_custom_kinds, wanted_custom_kinds
 from clusters.kube import ClusterClient, describe_error, elapsed_ms
+from clusters.source_options import SourceOptions
 
 # (verb, API group, resource): what discovery and annotation write-back use, nothing more.
 REQUIRED_PERMISSIONS: list[tuple[str, str, str]] = [
@@ -21,6 +23,21 @@ REQUIRED_PERMISSIONS: list[tuple[str, str, str]] = [
     ("patch", "", "services"),
     ("patch", "networking.k8s.io", "ingresses"),
 ]
+
+
+def required_permissions(options: SourceOptions | None = None) -> list[tuple[str, str, str]]:
+    """The built-in permissions, plus list and watch of each custom kind the cluster's sources read (and
+    namespaces for allowedRoutes selectors, and the DNSEndpoint status the crd source writes back)."""
+    options = options or SourceOptions()
+    out = list(REQUIRED_PERMISSIONS)
+    custom = wanted_custom_kinds(options)
+    for kind, (group, plural, _versions) in sorted(custom.items()):
+        out += [(verb, group, plural) for verb in ("list", "watch")]
+        if kind == options.crd_source_kind and "crd" in options.source:
+            out.append(("update", group, f"{plural}/status"))
+    if "Gateway" in custom:
+        out += [(verb, "", "namespaces") for verb in ("list", "watch")]
+    return out
 
 
 def permission_name(verb: str, group: str, resource: str) -> str:
@@ -36,6 +53,7 @@ class CheckResult:
     node_count: int | None = None
     missing_permissions: list[str] = field(default_factory=list)
     error: str = ""
+    custom_kinds: dict[str, str] | None = None  # kind -> "group/version" or "not installed"
 
 
 def guess_distribution(git_version: str, node_labels: list[dict[str, str]]) -> str:
@@ -75,8 +93,11 @@ def _nodes(cc: ClusterClient) -> tuple[int | None, list[dict[str, str]]]:
     return count, [dict(n.metadata.labels or {}) for n in nodes.items[:20]]
 
 
-def run_check(cc: ClusterClient) -> CheckResult:
-    """Ask the cluster; never raises for the cluster's own failures (they become the result's error)."""
+def run_check(cc: ClusterClient, options: SourceOptions | None = None) -> CheckResult:
+    """Ask the cluster; never raises for the cluster's own failures (they become the result's error).
+
+    `options` (the cluster's sources) adds the custom kinds' permissions and which of them are installed.
+    """
     start = time.monotonic()
     server = cc.access.server
     try:
@@ -84,18 +105,22 @@ def run_check(cc: ClusterClient) -> CheckResult:
         node_count, labels = _nodes(cc)
         auth = k8s.AuthorizationV1Api(cc.api)
         missing = []
-        for verb, group, resource in REQUIRED_PERMISSIONS:
+        for verb, group, resource in required_permissions(options):
             review = auth.create_self_subject_access_review(
                 k8s.V1SelfSubjectAccessReview(
                     spec=k8s.V1SelfSubjectAccessReviewSpec(
                         resource_attributes=k8s.V1ResourceAttributes(
-                            verb=verb, group=group, resource=resource
+                            verb=verb,
+                            group=group,
+                            resource=resource.partition("/")[0],
+                            subresource=resource.partition("/")[2] or None,
                         )
                     )
                 )
             )
             if not review.status.allowed:
                 missing.append(permission_name(verb, group, resource))
+        custom = kind_status(resolve_custom_kinds(cc, options or SourceOptions()))
     except Exception as exc:
         return CheckResult(
             health="unreachable", duration_ms=elapsed_ms(start), error=describe_error(exc, server)
@@ -107,4 +132,5 @@ def run_check(cc: ClusterClient) -> CheckResult:
         distribution=guess_distribution(version.git_version, labels),
         node_count=node_count,
         missing_permissions=missing,
+        custom_kinds=custom,
     )

@@ -1,5 +1,7 @@
-"""Discovery: read a cluster's Services and Ingresses (and the Nodes, Pods, EndpointSlices they need), turn
-them into endpoints with the pure core (`clusters.endpoints`) and store the rows.
+"""Discovery: read a cluster's Services and Ingresses (and the Nodes, Pods, EndpointSlices they need), and the
+Gateway API routes (with Gateways and Namespaces) and DNSEndpoints its sources name where their CRDs are
+installed (`clusters.kinds`), turn them into endpoints with the pure core (`clusters.sources`) and store the
+rows.
 
 Two ways in, one way to store:
 - `sync_cluster`: a full list of every kind (paginated), then the cluster's rows are replaced in one
@@ -29,15 +31,18 @@ from clusters.endpoints import (
     Inventory,
     ObjectResult,
     inventory_kinds,
-    object_endpoints,
     object_key,
     private_targets,
     service_selects,
     slice_service,
 )
+from clusters.kinds import CustomKind, kind_status, resolve_custom_kinds
 from clusters.kube import ClusterClient, describe_error
 from clusters.models import Cluster, DiscoveredObject
+from clusters.source_crd import observed_generation_status
+from clusters.source_gateway import ROUTE_KINDS, GatewayIndex, gateway_routes
 from clusters.source_options import SourceOptions
+from clusters.sources import endpoints_for, read_kinds
 from dnsportal.audit import audit_record
 
 log = logging.getLogger(__name__)
@@ -45,13 +50,13 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 500
 SOURCE_KINDS = ("Service", "Ingress")
 INVENTORY_KINDS = ("Node", "Pod", "EndpointSlice")
-ALL_KINDS = SOURCE_KINDS + INVENTORY_KINDS
 
 # (API class, list across namespaces, list in one namespace or None for cluster-scoped kinds)
 _LISTERS: dict[str, tuple[type, str, str | None]] = {
     "Service": (k8s.CoreV1Api, "list_service_for_all_namespaces", "list_namespaced_service"),
     "Ingress": (k8s.NetworkingV1Api, "list_ingress_for_all_namespaces", "list_namespaced_ingress"),
     "Node": (k8s.CoreV1Api, "list_node", None),
+    "Namespace": (k8s.CoreV1Api, "list_namespace", None),
     "Pod": (k8s.CoreV1Api, "list_pod_for_all_namespaces", "list_namespaced_pod"),
     "EndpointSlice": (
         k8s.DiscoveryV1Api,
@@ -65,7 +70,15 @@ class Gone(Exception):
     """The watch's resourceVersion is too old (HTTP 410): relist."""
 
 
-def _lister(cc: ClusterClient, kind: str, namespace: str) -> Callable[..., Any]:
+def _lister(cc: ClusterClient, kind: str, namespace: str, custom: CustomKind | None) -> Callable[..., Any]:
+    if custom is not None:
+        objects = k8s.CustomObjectsApi(cc.api)
+        c = custom
+        if namespace:
+            return lambda **kw: objects.list_namespaced_custom_object(
+                c.group, c.version, namespace, c.plural, **kw
+            )
+        return lambda **kw: objects.list_cluster_custom_object(c.group, c.version, c.plural, **kw)
     api_class, all_ns, one_ns = _LISTERS[kind]
     api = api_class(cc.api)
     if namespace and one_ns:
@@ -74,13 +87,15 @@ def _lister(cc: ClusterClient, kind: str, namespace: str) -> Callable[..., Any]:
     return getattr(api, all_ns)
 
 
-def list_kind(cc: ClusterClient, kind: str, namespace: str = "") -> tuple[list[dict], str]:
+def list_kind(
+    cc: ClusterClient, kind: str, namespace: str = "", *, custom: CustomKind | None = None
+) -> tuple[list[dict], str]:
     """Every object of `kind` as plain dicts (the API's JSON, camelCase), and the list's resourceVersion.
 
     Pages of 500 with `continue` tokens; the raw JSON is parsed directly (the client's model classes would
     cost more than the rest of discovery together).
     """
-    lister = _lister(cc, kind, namespace)
+    lister = _lister(cc, kind, namespace, custom)
     items: list[dict] = []
     token = None
     while True:
@@ -106,12 +121,13 @@ def watch_kind(
     *,
     timeout_seconds: int = 240,
     track: Callable[[Any], None] | None = None,
+    custom: CustomKind | None = None,
 ) -> Iterator[dict]:
     """Watch events of `kind` from `resource_version` as plain dicts; BOOKMARKs included; raises Gone on 410.
 
     `track` receives the open HTTP response, so another thread can close it to end the watch at once.
     """
-    lister = _lister(cc, kind, namespace)
+    lister = _lister(cc, kind, namespace, custom)
     response = lister(
         watch=True,
         resource_version=resource_version,
@@ -153,13 +169,30 @@ class ClusterState:
     inventory: Inventory = field(default_factory=Inventory)
     versions: dict[str, str] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # The custom kinds the sources need and where the cluster serves them (None: CRD not installed).
+    custom: dict[str, CustomKind | None] = field(default_factory=dict)
+    gateways: dict[tuple[str, str], dict] = field(default_factory=dict)
+    namespace_labels: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def source_kinds(self) -> frozenset[str]:
+        """The kinds that publish: the sources' kinds the cluster serves."""
+        return frozenset(k for k in read_kinds(self.options) if k not in self.custom or self.custom[k])
 
     def compute(self, kind: str, obj: dict) -> ObjectResult:
-        return object_endpoints(obj, self.inventory, self.options, kind=kind, cluster=self.cluster_name)
+        index = GatewayIndex(self.gateways, self.namespace_labels)
+        return endpoints_for(
+            obj, self.options, inventory=self.inventory, gateways=index, kind=kind, cluster=self.cluster_name
+        )
 
     def dependents(self, kind: str, obj: dict) -> list[tuple[str, str, str]]:
-        """Services whose endpoints change when this Node, Pod or EndpointSlice changes."""
+        """Objects whose endpoints change when this Node, Pod, EndpointSlice, Gateway or Namespace changes."""
         out = []
+        if kind == "Gateway":
+            routes = [o for key, o in self.sources.items() if key[0] in ROUTE_KINDS]
+            return [(o.get("kind") or "", *object_key(o)) for o in routes if gateway_routes(obj, [o])]
+        if kind == "Namespace":  # allowedRoutes namespace selectors read Namespace labels
+            return [key for key in self.sources if key[0] in ROUTE_KINDS]
         if kind == "EndpointSlice":
             owner = slice_service(obj)
             if owner and ("Service", *owner) in self.sources:
@@ -176,20 +209,30 @@ class ClusterState:
         """Update the caches for one watch event; returns what to store: results, or keys of gone objects."""
         with self.lock:
             ns, name = object_key(obj)
-            if kind in SOURCE_KINDS:
+            if kind in self.source_kinds:
                 key = (kind, ns, name)
                 if event_type == "DELETED":
                     self.sources.pop(key, None)
                     return [key]
                 self.sources[key] = obj
                 return [self.compute(kind, obj)]
-            if event_type == "DELETED":
+            if kind in ("Gateway", "Namespace"):
+                if kind == "Gateway" and event_type == "DELETED":
+                    self.gateways.pop((ns, name), None)
+                elif kind == "Gateway":
+                    self.gateways[(ns, name)] = obj
+                elif event_type == "DELETED":
+                    self.namespace_labels.pop(name, None)
+                else:
+                    self.namespace_labels[name] = (obj.get("metadata") or {}).get("labels") or {}
+                affected = self.dependents(kind, obj)
+            elif event_type == "DELETED":
                 affected = self.dependents(kind, obj)
                 self.inventory.delete(obj, kind=kind)
             else:
                 self.inventory.upsert(obj, kind=kind)
                 affected = self.dependents(kind, obj)
-            return [self.compute("Service", self.sources[key]) for key in affected]
+            return [self.compute(key[0], self.sources[key]) for key in affected if key in self.sources]
 
 
 def needed_inventory(options: SourceOptions, services: Iterable[dict]) -> set[str]:
@@ -200,12 +243,22 @@ def needed_inventory(options: SourceOptions, services: Iterable[dict]) -> set[st
 
 
 def full_list(cc: ClusterClient, state: ClusterState) -> list[ObjectResult]:
-    """List every kind and rebuild the state; returns one result per Service and Ingress."""
+    """List every kind and rebuild the state; returns one result per object a source reads.
+
+    Checks first which custom kinds (routes, Gateways, DNSEndpoints) the cluster serves: one whose CRD is
+    not installed is neither listed nor watched.
+    """
     namespace = state.options.namespace
     objects: dict[str, list[dict]] = {}
     versions: dict[str, str] = {}
-    for kind in SOURCE_KINDS:
-        objects[kind], versions[kind] = list_kind(cc, kind, namespace)
+    custom = resolve_custom_kinds(cc, state.options)
+    kinds = [k for k in SOURCE_KINDS if k in read_kinds(state.options)]
+    kinds += [k for k, c in custom.items() if c is not None]
+    if custom.get("Gateway"):
+        kinds.append("Namespace")
+    for kind in kinds:
+        ns = "" if kind in ("Namespace", "Gateway") else namespace  # --gateway-namespace is a filter
+        objects[kind], versions[kind] = list_kind(cc, kind, ns, custom=custom.get(kind))
     # Nodes, Pods and EndpointSlices are read (and watched) for every cluster: a Service can become NodePort
     # or headless at any time, and the watch must already be there when it does.
     for kind in INVENTORY_KINDS:
@@ -215,9 +268,40 @@ def full_list(cc: ClusterClient, state: ClusterState) -> list[ObjectResult]:
         for kind in INVENTORY_KINDS:
             for obj in objects[kind]:
                 state.inventory.upsert(obj, kind=kind)
-        state.sources = {(kind, *object_key(o)): o for kind in SOURCE_KINDS for o in objects[kind]}
+        state.custom = custom
+        state.gateways = {object_key(o): o for o in objects.get("Gateway", [])}
+        state.namespace_labels = {
+            (o.get("metadata") or {}).get("name") or "": (o.get("metadata") or {}).get("labels") or {}
+            for o in objects.get("Namespace", [])
+        }
+        sources = state.source_kinds
+        state.sources = {(k, *object_key(o)): o for k in objects if k in sources for o in objects[k]}
         state.versions = versions
-        return [state.compute(kind, obj) for (kind, _ns, _name), obj in state.sources.items()]
+        results = [state.compute(kind, obj) for (kind, _ns, _name), obj in state.sources.items()]
+    crd = custom.get(state.options.crd_source_kind)
+    if crd is not None and "crd" in state.options.source:
+        for obj in objects.get(state.options.crd_source_kind, []):
+            write_observed_generation(cc, crd, obj)
+    return results
+
+
+def write_observed_generation(cc: ClusterClient, crd: CustomKind, obj: dict) -> None:
+    """Set a DNSEndpoint's status.observedGeneration to its generation, as ExternalDNS's crd source does.
+
+    A PUT of the status subresource carrying the object's resourceVersion: a newer object wins (409) and its
+    own event writes again. Failures are logged, never fatal, as in ExternalDNS.
+    """
+    status = observed_generation_status(obj)
+    if status is None:
+        return
+    ns, name = object_key(obj)
+    body = {**obj, "status": status}
+    try:
+        k8s.CustomObjectsApi(cc.api).replace_namespaced_custom_object_status(
+            crd.group, crd.version, ns, crd.plural, name, body
+        )
+    except Exception as exc:
+        log.warning("could not update observedGeneration of %s %s/%s: %s", obj.get("kind"), ns, name, exc)
 
 
 def _endpoint_fields(ep: Any) -> dict[str, Any]:
@@ -407,8 +491,9 @@ def replace_cluster(cluster_id: int, results: list[ObjectResult]) -> set[str]:
     return changed
 
 
-def mark_fresh(cluster_id: int) -> None:
-    """A list or watch succeeded: the cluster's endpoints are current again."""
+def mark_fresh(cluster_id: int, *, kinds: dict[str, str] | None = None) -> None:
+    """A list or watch succeeded: the cluster's endpoints are current again (and, after a full list, which
+    custom kinds it serves)."""
     with transaction.atomic():
         cluster = Cluster.objects.select_for_update().filter(id=cluster_id).first()
         if cluster is None:
@@ -416,7 +501,11 @@ def mark_fresh(cluster_id: int) -> None:
         was_stale = cluster.is_stale
         cluster.is_stale, cluster.stale_since = False, None
         cluster.last_sync_at, cluster.last_sync_error = timezone.now(), ""
-        cluster.save(update_fields=["is_stale", "stale_since", "last_sync_at", "last_sync_error"])
+        fields = ["is_stale", "stale_since", "last_sync_at", "last_sync_error"]
+        if kinds is not None:
+            cluster.custom_kinds = kinds
+            fields.append("custom_kinds")
+        cluster.save(update_fields=fields)
         if was_stale:
             audit_record(
                 actor=None,
@@ -469,7 +558,7 @@ def sync_cluster(cluster_id: int, state: ClusterState | None = None) -> tuple[Cl
         mark_stale(cluster.id, error)
         return None, set()
     changed = replace_cluster(cluster.id, results)
-    mark_fresh(cluster.id)
+    mark_fresh(cluster.id, kinds=kind_status(state.custom))
     errors = sum(1 for r in results if r.errors)
     log.info(
         "cluster %s: %d objects, %d with errors, %d names changed",

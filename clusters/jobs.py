@@ -10,6 +10,7 @@ from clusters.checks import CheckResult, run_check
 from clusters.kube import ClusterClient, EksCredentials, describe_error
 from clusters.kubeconfig import KubeconfigError
 from clusters.models import Cluster, ConnectionTest
+from clusters.source_options import SourceOptions
 from dnsportal import crypto
 from dnsportal.logging import register_secret
 from dnsportal.queue import enqueue, register_job
@@ -32,7 +33,7 @@ def cluster_check(*, cluster_id: int) -> None:
         )
     else:
         with cc:
-            result = run_check(cc)
+            result = run_check(cc, SourceOptions.from_mapping(cluster.source_options))
     services.cluster_record_check(cluster_id=cluster.id, result=result)
     log.info("cluster %s: %s %s", cluster.name, result.health, result.error)
 

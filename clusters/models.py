@@ -82,6 +82,9 @@ class Cluster(models.Model):
     stale_since = models.DateTimeField(null=True, blank=True)
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_sync_error = models.TextField(blank=True)
+    # The custom kinds its sources need (Gateway API routes, DNSEndpoint) as the last full list found them:
+    # kind -> "group/version" served, or "not installed".
+    custom_kinds = models.JSONField(default=dict, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
@@ -156,14 +159,22 @@ def _register_kubeconfig_secrets(text: str) -> None:
 
 
 class DiscoveredObject(models.Model):
-    """A Service or Ingress of a cluster as discovery last saw it: what it publishes, or why not."""
+    """A Service, Ingress, Gateway API route or DNSEndpoint of a cluster as discovery last saw it: what it
+    publishes, or why not."""
 
     class Kind(models.TextChoices):
         SERVICE = "Service", "Service"
         INGRESS = "Ingress", "Ingress"
+        HTTPROUTE = "HTTPRoute", "HTTPRoute"
+        GRPCROUTE = "GRPCRoute", "GRPCRoute"
+        TLSROUTE = "TLSRoute", "TLSRoute"
+        TCPROUTE = "TCPRoute", "TCPRoute"
+        UDPROUTE = "UDPRoute", "UDPRoute"
+        DNSENDPOINT = "DNSEndpoint", "DNSEndpoint"
 
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="discovered")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # 63: a kind is a DNS label; --crd-source-kind may name a kind outside the choices
+    kind = models.CharField(max_length=63, choices=Kind.choices)
     namespace = models.CharField(max_length=253)
     name = models.CharField(max_length=253)
     uid = models.CharField(max_length=64, blank=True)

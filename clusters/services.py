@@ -218,6 +218,8 @@ def cluster_record_check(*, cluster_id: int, result: CheckResult) -> ClusterChec
         cluster.distribution = result.distribution
         cluster.node_count = result.node_count
         cluster.missing_permissions = result.missing_permissions
+        if result.custom_kinds is not None:
+            cluster.custom_kinds = result.custom_kinds
     cluster.save()
     check = ClusterCheck.objects.create(
         cluster=cluster,

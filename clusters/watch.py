@@ -23,7 +23,7 @@ from django.db import close_old_connections, connection
 from redis import Redis
 
 from clusters import discovery
-from clusters.discovery import ALL_KINDS, ClusterState, Gone
+from clusters.discovery import ClusterState, Gone
 from clusters.models import Cluster
 from dnsportal import metrics
 
@@ -157,7 +157,7 @@ class ClusterWatcher:
                     name=f"watch-{self.name}-{kind}",
                     daemon=True,
                 )
-                for kind in ALL_KINDS
+                for kind in sorted(state.versions)  # the kinds the last full list read (CRDs installed)
             ]
             for t in threads:
                 t.start()
@@ -180,7 +180,8 @@ class ClusterWatcher:
         need_relist: threading.Event,
         track: Callable,
     ) -> None:
-        namespace = "" if kind == "Node" else state.options.namespace
+        namespace = "" if kind in ("Node", "Namespace", "Gateway") else state.options.namespace
+        custom = state.custom.get(kind)
         failures = 0
         opened = False
         try:
@@ -190,18 +191,32 @@ class ClusterWatcher:
                 opened = True
                 try:
                     for event in discovery.watch_kind(
-                        cc, kind, namespace, state.versions[kind], timeout_seconds=60, track=track
+                        cc,
+                        kind,
+                        namespace,
+                        state.versions[kind],
+                        timeout_seconds=60,
+                        track=track,
+                        custom=custom,
                     ):
                         if self.stop_event.is_set() or need_relist.is_set():
                             return
                         failures = 0
                         self._apply(state, kind, event)
+                        is_crd = custom is not None and kind == state.options.crd_source_kind
+                        if is_crd and event.get("type") in ("ADDED", "MODIFIED"):
+                            discovery.write_observed_generation(cc, custom, event.get("object") or {})
                 except Gone:
                     log.info("cluster %s: %s watch expired (410 Gone); relisting", self.name, kind)
                     need_relist.set()
                     return
                 except Exception as exc:
                     if self.stop_event.is_set() or need_relist.is_set():
+                        return
+                    if custom is not None and getattr(exc, "status", None) == 404:
+                        # The CRD was removed: relist, which checks again which kinds the cluster serves.
+                        log.info("cluster %s: %s is no longer served; relisting", self.name, kind)
+                        need_relist.set()
                         return
                     failures += 1
                     error = discovery.describe_error(exc, cc.access.server)

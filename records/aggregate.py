@@ -81,6 +81,12 @@ _KIND_NAMES = {
     "gateway-tlsroute": "TLSRoute",
     "gateway-tcproute": "TCPRoute",
     "gateway-udproute": "UDPRoute",
+    # ExternalDNS's gateway sources label their endpoints `<kind lower-cased>/<ns>/<name>`
+    "httproute": "HTTPRoute",
+    "grpcroute": "GRPCRoute",
+    "tlsroute": "TLSRoute",
+    "tcproute": "TCPRoute",
+    "udproute": "UDPRoute",
 }
 
 
