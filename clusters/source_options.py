@@ -31,6 +31,8 @@ SOURCES = (
     "gateway-tcproute",
     "gateway-udproute",
     "crd",
+    "istio-gateway",
+    "istio-virtualservice",
 )
 DEFAULT_SOURCES = ("service", "ingress")
 
