@@ -45,6 +45,8 @@ def test_an_operator_plans_a_shift_an_approver_approves_and_the_pages_follow_it_
     login(page, base, "bob")
     page.goto(f"{base}/shifts/{plan.id}/")
     page.get_by_role("button", name="Approve the whole plan").click()
+    # (a failure here is the approval's, not the runner's: the two are told apart)
+    expect(page.locator("#shift-state")).not_to_have_text("Pending review", timeout=15_000)
     # The page polls while the plan runs: each step's phase, then its gates, appear without a reload.
     steps = page.locator("#shift-steps")
     expect(page.locator("#shift-step-1")).to_contain_text("Passed", timeout=90_000)
