@@ -149,3 +149,25 @@ def test_the_on_prem_clusters_publish_app_dc_internal_as_one_round_robin_record_
         assert sorted(r["Value"] for r in change.after["ResourceRecords"]) == ["127.0.0.2", "127.0.0.3"]
     finally:
         server.stop()
+
+
+def test_k3s_edge_publishes_through_an_httproute(demo_sandbox, settings, tmp_path, run_jobs):
+    from clusters import discovery
+
+    settings.DATA_DIR = tmp_path
+    seed_demo([demo_sandbox["k3s-edge"]])
+    seed_demo([demo_sandbox["k3s-edge"]])  # idempotent, CRDs and statuses included
+    call_command("register_demo_clusters", str(demo_sandbox.state_file), stdout=io.StringIO())
+    run_jobs()  # the check (with the restricted identity) and the resync the source options asked for
+    k3s = ClusterRow.objects.get(name="k3s-edge")
+    assert k3s.source_options["source"] == ["service", "ingress", "gateway-httproute"]
+    assert discovery.sync_cluster(k3s.id)[0] is not None
+    k3s.refresh_from_db()
+    assert (k3s.health, k3s.missing_permissions) == ("healthy", [])
+    assert k3s.custom_kinds == {
+        "Gateway": "gateway.networking.k8s.io/v1",
+        "HTTPRoute": "gateway.networking.k8s.io/v1",
+    }
+    ep = Endpoint.objects.get(cluster=k3s, dns_name="gateway.app.example.com")
+    assert (ep.record_type, ep.targets, ep.ttl) == ("A", ["198.51.100.42"], 60)
+    assert ClusterRow.objects.get(name="eks-us-east-1").source_options == {}

@@ -6,14 +6,12 @@ modules (tools/kube_sandbox/crds.sh); the second stays without them, as a cluste
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
 from clusters import discovery
 from clusters.models import Cluster
@@ -22,6 +20,7 @@ from clusters.watch import ClusterWatcher, endpoints_changed
 from records.models import Change, ChangeSet, Endpoint, Zone
 from tests.fixtures.kube import kube_client
 from tests.fixtures.zones import import_zone
+from tools.kube_sandbox.crds import install_crds
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,30 +38,8 @@ def _no_debounce(settings):
 def crd_cluster(kube_clusters):
     """Cluster A with the official CRDs installed (idempotent: the sandbox lives for the whole session)."""
     sandbox_a, _ = kube_clusters
-    proc = subprocess.run(
-        [str(ROOT / "tools" / "kube_sandbox" / "crds.sh")], capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    ext = k8s.ApiextensionsV1Api(kube_client(sandbox_a))
-    names = []
-    for path in proc.stdout.split():
-        for doc in yaml.safe_load_all(Path(path).read_text()):
-            if not doc or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            names.append(doc["metadata"]["name"])
-            try:
-                ext.create_custom_resource_definition(doc)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
-    deadline = time.monotonic() + 60
-    for name in names:
-        while True:
-            conds = ext.read_custom_resource_definition(name).status.conditions or []
-            if any(c.type == "Established" and c.status == "True" for c in conds):
-                break
-            assert time.monotonic() < deadline, f"CRD {name} not established"
-            time.sleep(0.1)
+    with kube_client(sandbox_a) as api:
+        install_crds(api)
     return sandbox_a
 
 
@@ -72,7 +49,7 @@ def zone(root, route53, moto_service) -> Zone:
 
 
 def _register(name: str, sandbox, root, namespace: str) -> Cluster:
-    kubeconfig = yaml.safe_dump(sandbox.kubeconfig("admin"))
+    kubeconfig = yaml.safe_dump(sandbox.kubeconfig("restricted"))
     cluster = cluster_register(actor=root, name=name, creds=Credentials(kubeconfig=kubeconfig, context=""))
     Cluster.objects.filter(id=cluster.id).update(source_options={"namespace": namespace, "source": SOURCES})
     return Cluster.objects.get(id=cluster.id)

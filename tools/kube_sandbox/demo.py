@@ -7,6 +7,11 @@ distribution's usual ingress class, and a NodePort Service published on the node
 Addresses are from the documentation ranges (TEST-NET-2/3 for public, RFC 1918 for private), so nothing here
 points at a real host.
 
+k3s-edge has moved one name to the Gateway API: the official Gateway API CRDs (from their Go module,
+crds.sh) are installed there, and an HTTPRoute `gateway.app.example.com` attached to a Gateway (its address
+set as a gateway controller would) publishes through ExternalDNS's gateway-httproute source, which the
+cluster's source options turn on.
+
 The on-prem clusters (rke2-dc1, k3s-edge) also publish the app inside the data centre: a LoadBalancer Service
 `app-internal` annotated `external-dns.alpha.kubernetes.io/hostname: app.dc.internal`, whose load balancer
 address is a loopback address of its own per cluster (127.0.0.2, 127.0.0.3). `make up` serves the zone
@@ -66,6 +71,13 @@ class DemoCluster:
     # The `app-internal` Service's load balancer address, a loopback address of the cluster's own (Linux
     # routes all of 127/8 to lo), where make up serves a page naming the cluster; "": no internal Service.
     internal_lb_ip: str = ""
+    # (HTTPRoute hostname, Gateway address) when the cluster publishes through the Gateway API; () when not.
+    gateway: tuple[str, str] = ()
+
+
+# The source options make up gives a demo cluster that publishes through an HTTPRoute.
+GATEWAY_SOURCES = ("service", "ingress", "gateway-httproute")
+GATEWAY_API = ("gateway.networking.k8s.io", "v1")
 
 
 DEMO_CLUSTERS: tuple[DemoCluster, ...] = (
@@ -134,6 +146,7 @@ DEMO_CLUSTERS: tuple[DemoCluster, ...] = (
             "topology.kubernetes.io/region": None,
         },
         internal_lb_ip="127.0.0.3",
+        gateway=("gateway.app.example.com", "198.51.100.42"),
     ),
 )
 DEMO_CLUSTER_NAMES: tuple[str, ...] = tuple(c.name for c in DEMO_CLUSTERS)
@@ -390,6 +403,56 @@ def seed_cluster(api: ApiClient, spec: DemoCluster) -> None:
         _create_if_absent(core.create_namespaced_service, ns, m["internal"])
         set_service_load_balancer(api, ns, INTERNAL_SERVICE, ips=[spec.internal_lb_ip])
     set_ingress_load_balancer(api, ns, APP, ips=[spec.ingress_ip])
+    if spec.gateway:
+        seed_gateway(api, spec)
+
+
+def seed_gateway(api: ApiClient, spec: DemoCluster) -> None:
+    """The Gateway API CRDs, a Gateway with its address and an HTTPRoute it accepted (statuses as a gateway
+    controller writes them)."""
+    from kubernetes import client
+
+    from tools.kube_sandbox.crds import install_crds
+
+    install_crds(api)
+    hostname, address = spec.gateway
+    objects = client.CustomObjectsApi(api)
+    ns = DEMO_NAMESPACE
+    version = "/".join(GATEWAY_API)
+    gateway = {
+        "apiVersion": version,
+        "kind": "Gateway",
+        "metadata": {"name": "public"},
+        "spec": {
+            "gatewayClassName": spec.ingress_class,
+            "listeners": [{"name": "http", "protocol": "HTTP", "port": 80, "hostname": f"*.{DEMO_HOSTNAME}"}],
+        },
+    }
+    route = {
+        "apiVersion": version,
+        "kind": "HTTPRoute",
+        "metadata": {"name": APP, "annotations": {f"{ANNOTATION}/ttl": "60"}},
+        "spec": {
+            "parentRefs": [{"name": "public"}],
+            "hostnames": [hostname],
+            "rules": [{"backendRefs": [{"name": APP, "port": 80}]}],
+        },
+    }
+    _create_if_absent(objects.create_namespaced_custom_object, *GATEWAY_API, ns, "gateways", gateway)
+    _create_if_absent(objects.create_namespaced_custom_object, *GATEWAY_API, ns, "httproutes", route)
+    addresses = {"status": {"addresses": [{"type": "IPAddress", "value": address}]}}
+    objects.patch_namespaced_custom_object_status(*GATEWAY_API, ns, "gateways", "public", addresses)
+    accepted = {
+        "type": "Accepted",
+        "status": "True",
+        "reason": "Accepted",
+        "message": "",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    parent = {"parentRef": {"name": "public"}, "controllerName": "example.com/demo", "conditions": [accepted]}
+    objects.patch_namespaced_custom_object_status(
+        *GATEWAY_API, ns, "httproutes", APP, {"status": {"parents": [parent]}}
+    )
 
 
 def seed_demo(clusters: Iterable[Cluster]) -> list[str]:

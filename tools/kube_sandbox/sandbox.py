@@ -65,6 +65,14 @@ RESTRICTED_RULES: list[dict[str, Any]] = [
     {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["services"], "verbs": ["patch"]},
     {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["patch"]},
+    # The Gateway API and DNSEndpoint sources (deploy/cluster-access.yaml grants the same).
+    {
+        "apiGroups": ["gateway.networking.k8s.io"],
+        "resources": ["gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes"],
+        "verbs": ["get", "list", "watch"],
+    },
+    {"apiGroups": ["externaldns.k8s.io"], "resources": ["dnsendpoints"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["externaldns.k8s.io"], "resources": ["dnsendpoints/status"], "verbs": ["update"]},
 ]
 
 SERVICE_CIDR = "10.96.0.0/16"

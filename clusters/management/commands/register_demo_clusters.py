@@ -12,7 +12,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clusters.models import DEMO_LABELS, Cluster
-from clusters.services import Credentials, cluster_check_request, cluster_register, cluster_update
+from clusters.services import (
+    Credentials,
+    cluster_check_request,
+    cluster_register,
+    cluster_set_source_options,
+    cluster_update,
+)
+from clusters.source_options import SourceOptions
 from dnsportal.embedded import DEMO_REMOVED_FILE, demo_removed
 
 
@@ -39,13 +46,20 @@ class Command(BaseCommand):
             if existing is not None:
                 self._started_again(existing, kubeconfig, entry)
                 continue
-            cluster_register(
+            cluster = cluster_register(
                 actor=None,
                 name=entry["name"],
                 labels=dict(DEMO_LABELS),
                 is_demo=True,
                 creds=Credentials(kubeconfig=kubeconfig, context=""),
             )
+            # The demo's own module (make up only; the image need not carry tools/).
+            from tools.kube_sandbox.demo import DEMO_CLUSTERS, GATEWAY_SOURCES
+
+            if any(spec.name == entry["name"] and spec.gateway for spec in DEMO_CLUSTERS):
+                # this demo cluster publishes through an HTTPRoute: its sources say so
+                options = SourceOptions.from_mapping({"source": list(GATEWAY_SOURCES)})
+                cluster_set_source_options(actor=None, cluster_id=cluster.id, options=options)
             self.stdout.write(f"Registered demo cluster {entry['name']} ({entry['server']}).")
 
     def _started_again(self, cluster: Cluster, kubeconfig: str, entry: dict) -> None:
