@@ -20,7 +20,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from clusters.annotations import PREFIXES, Problem, describe_object, parse_annotations, parse_targets
+from clusters.annotations import (
+    PREFIXES,
+    Problem,
+    annotation_prefix,
+    describe_object,
+    parse_annotations,
+    parse_targets,
+)
 from clusters.endpoints import (
     EMPTY_INVENTORY,
     ObjectResult,
@@ -157,7 +164,7 @@ def _skipped(ctx: _Ctx, reason: str, cluster: str) -> ObjectResult:
         skipped_reason=reason,
         uid=done.uid,
         resource_version=done.resource_version,
-        annotation_prefix=done.annotation_prefix,
+        annotation_prefix=annotation_prefix(_meta(ctx.obj).get("annotations") or {}),
         annotations=done.annotations,
         gitops=done.gitops,
     )

@@ -533,3 +533,9 @@ def test_compute_all_reads_only_the_chosen_sources() -> None:
 def test_source_option_refuses_unknown_sources() -> None:
     with pytest.raises(ValueError, match="`gateway-route` is not a source"):
         SourceOptions.from_mapping({"source": "gateway-route"})
+
+
+def test_a_filtered_route_still_says_which_prefix_its_annotations_use() -> None:
+    result = run(Case("", route(ann={A + "ttl": "60"}), options={"annotation-filter": "publish=yes"}))
+    assert (result.skipped_reason or "").startswith("annotations do not match")
+    assert result.annotation_prefix == A and result.annotations == ((A + "ttl", "60"),)
