@@ -320,7 +320,7 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
         in_effect = [row for row in rows if _row_in_effect(row, current)]
         for row in in_effect:
             row.status, row.error = Change.Status.APPLIED, ""
-        Change.objects.bulk_update(in_effect, ["status", "error"])
+        _store_outcomes(in_effect)
         rows = [row for row in rows if row.status != Change.Status.APPLIED]
         log.info(
             "change set %s resumed: %d group(s) already in effect, %d to send",
@@ -375,6 +375,16 @@ def _row_in_effect(row: Change, current: list) -> bool:
     return True
 
 
+def _store_outcomes(rows: list[Change]) -> None:
+    """Save each row's status and error: one UPDATE per distinct outcome. (bulk_update would send one CASE
+    over every id: with 10,000 changes PostgreSQL took minutes on it, far longer than Route53 took.)"""
+    by_outcome: dict[tuple[str, str], list[int]] = {}
+    for row in rows:
+        by_outcome.setdefault((row.status, row.error), []).append(row.id)
+    for (status, error), ids in by_outcome.items():
+        Change.objects.filter(id__in=ids).update(status=status, error=error)
+
+
 @transaction.atomic
 def _finish(
     cs: ChangeSet,
@@ -391,7 +401,7 @@ def _finish(
         else:
             row.status = Change.Status.FAILED
             row.error = failed.get(row.id) or error or "not applied"
-    Change.objects.bulk_update(rows, ["status", "error"])
+    _store_outcomes(rows)
     cs = ChangeSet.objects.select_for_update().get(id=cs.id)
     total = cs.changes.count()
     applied = cs.changes.filter(status=Change.Status.APPLIED).count()
