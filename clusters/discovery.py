@@ -424,8 +424,12 @@ def delete_object(cluster_id: int, key: tuple[str, str, str]) -> set[str]:
     return names
 
 
-def replace_cluster(cluster_id: int, results: list[ObjectResult]) -> set[str]:
+def replace_cluster(cluster_id: int, results: list[ObjectResult], listed_at: Any = None) -> set[str]:
     """Replace a cluster's objects and endpoints with a full list's results, atomically.
+
+    `listed_at` is when the list began: an object the watch wrote after it (the periodic resync runs in a
+    worker while the watch process goes on) is newer than the list, or the watch is about to make it so; its
+    row and endpoints are kept as the watch left them, and it is not deleted for missing from the list.
 
     Rows that did not change keep their ids and first_seen; the work is a handful of bulk statements whatever
     the number of objects (5,000 Services are one read, a few bulk writes).
@@ -439,6 +443,13 @@ def replace_cluster(cluster_id: int, results: list[ObjectResult]) -> set[str]:
         old_sources = {
             (s.kind, s.namespace, s.name): s for s in DiscoveredObject.objects.filter(cluster_id=cluster_id)
         }
+        watched = {k for k, s in old_sources.items() if listed_at is not None and s.last_seen > listed_at}
+        if watched:
+            log.info(
+                "cluster %s: %d object(s) the watch wrote during the list kept", cluster_id, len(watched)
+            )
+            results = [r for r in results if (r.kind, r.namespace, r.name) not in watched]
+            old_sources = {k: s for k, s in old_sources.items() if k not in watched}
         new_keys = {(r.kind, r.namespace, r.name) for r in results}
         gone = [s.id for k, s in old_sources.items() if k not in new_keys]
         if gone:
@@ -476,9 +487,10 @@ def replace_cluster(cluster_id: int, results: list[ObjectResult]) -> set[str]:
             (s.kind, s.namespace, s.name): s.id
             for s in DiscoveredObject.objects.filter(cluster_id=cluster_id)
         }
+        kept = {source_ids[k] for k in watched if k in source_ids}
         existing = {
             (e.source_id, e.dns_name, e.record_type, e.set_identifier): e
-            for e in Endpoint.objects.filter(cluster_id=cluster_id)
+            for e in Endpoint.objects.filter(cluster_id=cluster_id).exclude(source_id__in=kept)
         }
         wanted: dict[tuple, dict[str, Any]] = {}
         for result in results:
@@ -549,6 +561,7 @@ def sync_cluster(cluster_id: int, state: ClusterState | None = None) -> tuple[Cl
     if cluster is None or not cluster.enabled:
         return None, set()
     state = state or state_for(cluster)
+    listed_at = timezone.now()
     try:
         with client_for(cluster) as cc:
             results = full_list(cc, state)
@@ -557,7 +570,7 @@ def sync_cluster(cluster_id: int, state: ClusterState | None = None) -> tuple[Cl
         log.warning("cluster %s: list failed, endpoints frozen: %s", cluster.name, error)
         mark_stale(cluster.id, error)
         return None, set()
-    changed = replace_cluster(cluster.id, results)
+    changed = replace_cluster(cluster.id, results, listed_at=listed_at)
     mark_fresh(cluster.id, kinds=kind_status(state.custom))
     errors = sum(1 for r in results if r.errors)
     log.info(

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 from kubernetes import client as k8s
 
 from clusters import discovery
@@ -209,6 +210,40 @@ def test_the_resync_job_replaces_endpoints_and_reports_changed_names(
         "two.example.com"
     ]
     assert discovery.sync_cluster(cluster.id)[1] == set()  # nothing changed, nothing reported
+
+
+def test_a_resync_does_not_undo_what_the_watch_wrote_while_it_listed(root, kube_clusters, kube_namespace):
+    """The periodic resync lists in a worker while the watch process goes on: an object the watch stored after
+    the list began is newer than the list, and must be neither reverted nor deleted by it (a patch was lost
+    for minutes this way at 10,000 Services, bench/vs_external_dns.py)."""
+    from clusters.services import client_for
+
+    sandbox_a, _ = kube_clusters
+    api = kube_client(sandbox_a)
+    cluster = register("resync-race", sandbox_a, root, namespace=kube_namespace)
+    lb_service(api, kube_namespace, "web", {f"{PREFIX}hostname": "old.example.com"}, "203.0.113.50")
+    discovery.sync_cluster(cluster.id)
+    state = discovery.state_for(cluster)
+
+    listed_at = timezone.now()
+    with client_for(cluster) as cc:
+        listed = discovery.full_list(cc, state)  # the resync's list: taken before the changes below
+    # ... meanwhile the watch sees a patch and a new object, and stores them
+    k8s.CoreV1Api(api).patch_namespaced_service(
+        "web", kube_namespace, {"metadata": {"annotations": {f"{PREFIX}hostname": "new.example.com"}}}
+    )
+    lb_service(api, kube_namespace, "late", {f"{PREFIX}hostname": "late.example.com"}, "203.0.113.51")
+    with client_for(cluster) as cc:
+        now = {(r.kind, r.name): r for r in discovery.full_list(cc, state)}
+    discovery.store_object(cluster.id, now[("Service", "web")])
+    discovery.store_object(cluster.id, now[("Service", "late")])
+
+    discovery.replace_cluster(cluster.id, listed, listed_at=listed_at)
+    names = set(Endpoint.objects.filter(cluster=cluster).values_list("dns_name", flat=True))
+    assert names == {"new.example.com", "late.example.com"}
+    # the next resync, listed after the changes, agrees
+    discovery.sync_cluster(cluster.id)
+    assert set(Endpoint.objects.filter(cluster=cluster).values_list("dns_name", flat=True)) == names
 
 
 def _start_watch(log_path: Path) -> subprocess.Popen:
