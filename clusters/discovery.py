@@ -41,6 +41,7 @@ from clusters.kube import ClusterClient, describe_error
 from clusters.models import Cluster, DiscoveredObject
 from clusters.source_crd import observed_generation_status
 from clusters.source_gateway import ROUTE_KINDS, GatewayIndex, gateway_routes
+from clusters.source_istio import IstioIndex
 from clusters.source_options import SourceOptions
 from clusters.sources import endpoints_for, read_kinds
 from dnsportal.audit import audit_record
@@ -173,17 +174,39 @@ class ClusterState:
     custom: dict[str, CustomKind | None] = field(default_factory=dict)
     gateways: dict[tuple[str, str], dict] = field(default_factory=dict)
     namespace_labels: dict[str, dict] = field(default_factory=dict)
+    istio_gateways: dict[tuple[str, str], dict] = field(default_factory=dict)
 
     @property
     def source_kinds(self) -> frozenset[str]:
-        """The kinds that publish: the sources' kinds the cluster serves."""
-        return frozenset(k for k in read_kinds(self.options) if k not in self.custom or self.custom[k])
+        """The kinds that publish: the sources' kinds the cluster serves (Istio's Gateway as IstioGateway)."""
+        kinds = set(read_kinds(self.options))
+        if "istio-gateway" in self.options.source:
+            kinds.add("IstioGateway")
+        return frozenset(k for k in kinds if k not in self.custom or self.custom[k])
 
     def compute(self, kind: str, obj: dict) -> ObjectResult:
         index = GatewayIndex(self.gateways, self.namespace_labels)
+        istio = None
+        if self.istio_gateways:  # Istio Gateways' targets come from Services and Ingresses
+            istio = IstioIndex(
+                self.istio_gateways,
+                tuple(o for key, o in self.sources.items() if key[0] == "Service"),
+                {key[1:]: o for key, o in self.sources.items() if key[0] == "Ingress"},
+            )
         return endpoints_for(
-            obj, self.options, inventory=self.inventory, gateways=index, kind=kind, cluster=self.cluster_name
+            obj,
+            self.options,
+            inventory=self.inventory,
+            gateways=index,
+            istio=istio,
+            kind="Gateway" if kind == "IstioGateway" else kind,
+            cluster=self.cluster_name,
         )
+
+    def _istio_dependents(self, kind: str) -> list[tuple[str, str, str]]:
+        # Services and Ingresses give Istio Gateways their targets, which give VirtualServices theirs.
+        wanted = {"IstioGateway", "VirtualService"} if kind in ("Service", "Ingress") else {"VirtualService"}
+        return [key for key in self.sources if key[0] in wanted]
 
     def dependents(self, kind: str, obj: dict) -> list[tuple[str, str, str]]:
         """Objects whose endpoints change when this Node, Pod, EndpointSlice, Gateway or Namespace changes."""
@@ -209,13 +232,26 @@ class ClusterState:
         """Update the caches for one watch event; returns what to store: results, or keys of gone objects."""
         with self.lock:
             ns, name = object_key(obj)
+            if kind == "IstioGateway":
+                if event_type == "DELETED":
+                    self.istio_gateways.pop((ns, name), None)
+                else:
+                    self.istio_gateways[(ns, name)] = obj
             if kind in self.source_kinds:
                 key = (kind, ns, name)
                 if event_type == "DELETED":
                     self.sources.pop(key, None)
-                    return [key]
-                self.sources[key] = obj
-                return [self.compute(kind, obj)]
+                    # stored under the kind the object names (Istio's Gateway is a Gateway)
+                    out: list = [("Gateway", ns, name) if kind == "IstioGateway" else key]
+                else:
+                    self.sources[key] = obj
+                    out = [self.compute(kind, obj)]
+                istio = {"istio-gateway", "istio-virtualservice"} & set(self.options.source)
+                if istio and kind in ("Service", "Ingress", "IstioGateway"):
+                    out += [self.compute(k[0], self.sources[k]) for k in self._istio_dependents(kind)]
+                return out
+            if kind == "IstioGateway":  # read only for VirtualServices
+                return [self.compute(k[0], self.sources[k]) for k in self._istio_dependents(kind)]
             if kind in ("Gateway", "Namespace"):
                 if kind == "Gateway" and event_type == "DELETED":
                     self.gateways.pop((ns, name), None)
@@ -270,6 +306,7 @@ def full_list(cc: ClusterClient, state: ClusterState) -> list[ObjectResult]:
                 state.inventory.upsert(obj, kind=kind)
         state.custom = custom
         state.gateways = {object_key(o): o for o in objects.get("Gateway", [])}
+        state.istio_gateways = {object_key(o): o for o in objects.get("IstioGateway", [])}
         state.namespace_labels = {
             (o.get("metadata") or {}).get("name") or "": (o.get("metadata") or {}).get("labels") or {}
             for o in objects.get("Namespace", [])

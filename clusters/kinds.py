@@ -20,6 +20,7 @@ from clusters.source_options import SourceOptions
 from clusters.sources import read_kinds
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
+ISTIO_GROUP = "networking.istio.io"
 # kind -> (group, plural, versions the portal reads, newest first). ExternalDNS v0.21 reads Gateways,
 # HTTPRoutes and GRPCRoutes at v1 and TLS/TCP/UDP routes at v1alpha2; older clusters serve only the betas.
 CUSTOM_KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -29,7 +30,12 @@ CUSTOM_KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "TLSRoute": (GATEWAY_GROUP, "tlsroutes", ("v1", "v1alpha3", "v1alpha2")),
     "TCPRoute": (GATEWAY_GROUP, "tcproutes", ("v1alpha2",)),
     "UDPRoute": (GATEWAY_GROUP, "udproutes", ("v1alpha2",)),
+    # Istio's Gateway shares its kind name with the Gateway API's: discovery keys it as IstioGateway.
+    "IstioGateway": (ISTIO_GROUP, "gateways", ("v1", "v1beta1", "v1alpha3")),
+    "VirtualService": (ISTIO_GROUP, "virtualservices", ("v1", "v1beta1", "v1alpha3")),
 }
+# The kind the API server names, where discovery's key differs.
+API_KIND = {"IstioGateway": "Gateway"}
 NOT_INSTALLED = "not installed"
 
 
@@ -52,6 +58,8 @@ def wanted_custom_kinds(options: SourceOptions) -> dict[str, tuple[str, str, tup
     wanted = {k: v for k, v in CUSTOM_KINDS.items() if k in kinds}
     if any(k in ROUTE_KINDS for k in kinds):
         wanted["Gateway"] = CUSTOM_KINDS["Gateway"]
+    if {"istio-gateway", "istio-virtualservice"} & set(options.source):
+        wanted["IstioGateway"] = CUSTOM_KINDS["IstioGateway"]  # VirtualServices take their Gateways' targets
     if "crd" in options.source:
         group, _, version = options.crd_source_apiversion.partition("/")
         # the plural the CRD's generator gives a kind (DNSEndpoint -> dnsendpoints)
@@ -95,7 +103,7 @@ def resolve_custom_kinds(cc: ClusterClient, options: SourceOptions) -> dict[str,
             if (group, version) not in cache:
                 cache[(group, version)] = _served(cc, group, version)
             served = cache[(group, version)]
-            if served is not None and served.get(kind) == plural:
+            if served is not None and served.get(API_KIND.get(kind, kind)) == plural:
                 out[kind] = CustomKind(group, version, plural)
                 break
     return out

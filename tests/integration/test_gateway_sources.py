@@ -18,7 +18,7 @@ from clusters.models import Cluster
 from clusters.services import Credentials, cluster_register
 from clusters.watch import ClusterWatcher, endpoints_changed
 from records.models import Change, ChangeSet, Endpoint, Zone
-from tests.fixtures.kube import kube_client
+from tests.fixtures.kube import kube_client, set_service_load_balancer
 from tests.fixtures.zones import import_zone
 from tools.kube_sandbox.crds import install_crds
 
@@ -188,6 +188,56 @@ def test_the_watch_follows_routes_and_their_gateway(root, crd_cluster, kube_name
         watcher.stop()
 
 
+def test_istio_gateways_and_virtualservices_publish_through_the_selected_service(
+    root, crd_cluster, kube_namespace
+):
+    api = kube_client(crd_cluster)
+    ns = kube_namespace
+    istio = ("networking.istio.io", "v1")
+    k8s.CoreV1Api(api).create_namespaced_service(
+        ns,
+        {
+            "metadata": {"name": "ingressgateway"},
+            "spec": {
+                "type": "LoadBalancer",
+                "selector": {"istio": "ingressgateway"},
+                "ports": [{"port": 443}],
+            },
+        },
+    )
+    set_service_load_balancer(api, ns, "ingressgateway", ips=["203.0.113.50"])
+    objs = k8s.CustomObjectsApi(api)
+    server = {
+        "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+        "hosts": ["mesh.example.com", "*.example.com"],
+    }
+    gateway = {
+        "apiVersion": "/".join(istio),
+        "kind": "Gateway",
+        "metadata": {"name": "edge"},
+        "spec": {"selector": {"istio": "ingressgateway"}, "servers": [server]},
+    }
+    objs.create_namespaced_custom_object(*istio, ns, "gateways", gateway)
+    vs = {
+        "apiVersion": "/".join(istio),
+        "kind": "VirtualService",
+        "metadata": {"name": "shop"},
+        "spec": {"hosts": ["vs.example.com"], "gateways": [f"{ns}/edge"], "http": [{"route": []}]},
+    }
+    objs.create_namespaced_custom_object(*istio, ns, "virtualservices", vs)
+    cluster = _register("istio-a", crd_cluster, root, ns)
+    Cluster.objects.filter(id=cluster.id).update(
+        source_options={"namespace": ns, "source": ["service", "istio-gateway", "istio-virtualservice"]}
+    )
+    _sync(cluster)
+    got = {e.dns_name: list(e.targets) for e in Endpoint.objects.filter(cluster=cluster)}
+    # the Gateway publishes every server host but `*`, the wildcard one included (ExternalDNS does too)
+    assert got == {n: ["203.0.113.50"] for n in ("mesh.example.com", "*.example.com", "vs.example.com")}
+    kinds = Cluster.objects.get(id=cluster.id).custom_kinds
+    assert kinds == {"IstioGateway": "networking.istio.io/v1", "VirtualService": "networking.istio.io/v1"}
+    assert Cluster.objects.get(id=cluster.id).discovered.filter(kind="Gateway", name="edge").exists()
+
+
 def test_a_cluster_without_the_crds_shows_not_installed_and_no_error(
     client, root, kube_clusters, kube_namespace, run_jobs
 ):
@@ -203,3 +253,47 @@ def test_a_cluster_without_the_crds_shows_not_installed_and_no_error(
     client.force_login(root)
     page = client.get(f"/clusters/{cluster.name}/").content.decode()
     assert "HTTPRoute" in page and "not installed" in page
+
+
+def test_watch_events_recompute_istio_objects_from_their_service_and_gateway():
+    from clusters.kinds import CustomKind
+    from clusters.source_options import SourceOptions
+
+    options = SourceOptions.from_mapping({"source": ["service", "istio-gateway", "istio-virtualservice"]})
+    kinds = {
+        k: CustomKind("networking.istio.io", "v1", p)
+        for k, p in [("IstioGateway", "gateways"), ("VirtualService", "virtualservices")]
+    }
+    state = discovery.ClusterState(0, "c", options, custom=kinds)
+
+    def svc(ip: str) -> dict:
+        return {
+            "kind": "Service",
+            "metadata": {"name": "ingress", "namespace": "istio"},
+            "spec": {"type": "LoadBalancer", "selector": {"istio": "ingressgateway"}},
+            "status": {"loadBalancer": {"ingress": [{"ip": ip}]}},
+        }
+
+    gw = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": "istio"},
+        "spec": {"selector": {"istio": "ingressgateway"}, "servers": [{"hosts": ["*/*.example.com"]}]},
+    }
+    vs = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "shop", "namespace": "shop"},
+        "spec": {"hosts": ["shop.example.com"], "gateways": ["istio/edge"]},
+    }
+    state.apply_event("Service", "ADDED", svc("203.0.113.1"))
+    state.apply_event("IstioGateway", "ADDED", gw)
+    (result,) = state.apply_event("VirtualService", "ADDED", vs)
+    assert [(e.dns_name, e.targets) for e in result.endpoints] == [("shop.example.com", ("203.0.113.1",))]
+    out = state.apply_event("Service", "MODIFIED", svc("203.0.113.2"))
+    by_kind = {r.kind: [(e.dns_name, e.targets) for e in r.endpoints] for r in out}
+    assert by_kind["VirtualService"] == [("shop.example.com", ("203.0.113.2",))]
+    assert by_kind["Gateway"] == [("*.example.com", ("203.0.113.2",))]
+    deleted = state.apply_event("IstioGateway", "DELETED", gw)
+    assert deleted[0] == ("Gateway", "istio", "edge")  # stored under the kind the object names
+    assert deleted[1].kind == "VirtualService" and not deleted[1].endpoints

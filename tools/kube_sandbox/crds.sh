@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CRDs the sandbox's first cluster installs, from the official YAML in their projects' Go modules:
 # the Gateway API (experimental channel: it also serves the v1alpha2 TLS/TCP/UDP routes ExternalDNS v0.21
-# reads) and ExternalDNS's DNSEndpoint. Nothing is kept in this repository and nothing is fetched except
+# reads), ExternalDNS's DNSEndpoint and Istio's (networking.istio.io Gateway, VirtualService and the rest). Nothing is kept in this repository and nothing is fetched except
 # through the Go module proxy (`go mod download`; a module already in the cache costs nothing).
 #
 #   tools/kube_sandbox/crds.sh    # prints the CRD files' paths, one per line
@@ -9,6 +9,7 @@ set -euo pipefail
 
 GATEWAY_API="v1.5.1"
 EXTERNAL_DNS="v0.21.0"  # the release tools/external_dns/build.sh builds
+ISTIO_API="v1.29.1"     # the istio.io/api ExternalDNS v0.21.0 is built with
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 FORCE=""
 BIN="$HERE/bin"
@@ -33,3 +34,4 @@ for name in gatewayclasses gateways httproutes grpcroutes tlsroutes tcproutes ud
     echo "$GW/config/crd/experimental/gateway.networking.k8s.io_$name.yaml"
 done
 echo "$EDNS/config/crd/standard/dnsendpoints.externaldns.k8s.io.yaml"
+echo "$(module_dir "istio.io/api@$ISTIO_API")/kubernetes/customresourcedefinitions.gen.yaml"

@@ -73,6 +73,11 @@ RESTRICTED_RULES: list[dict[str, Any]] = [
     },
     {"apiGroups": ["externaldns.k8s.io"], "resources": ["dnsendpoints"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["externaldns.k8s.io"], "resources": ["dnsendpoints/status"], "verbs": ["update"]},
+    {
+        "apiGroups": ["networking.istio.io"],
+        "resources": ["gateways", "virtualservices"],
+        "verbs": ["get", "list", "watch"],
+    },
 ]
 
 SERVICE_CIDR = "10.96.0.0/16"
