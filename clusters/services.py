@@ -100,7 +100,10 @@ def cluster_register(
     labels: dict | None = None,
     creds: Credentials,
     is_demo: bool = False,
+    source_options: Any = None,
 ) -> Cluster:
+    """Register a cluster (its source options, a SourceOptions, from the start when given: the watch's first
+    list already applies them, no resync after it)."""
     if Cluster.objects.filter(name=name).exists():
         raise PortalError(f"A cluster called {name!r} is already registered.")
     access = validate_credentials(creds)
@@ -113,6 +116,7 @@ def cluster_register(
         labels=labels or {},
         is_demo=is_demo,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        source_options=source_options.changed() if source_options is not None else {},
     )
     _apply_credentials(cluster, creds, access)
     cluster.full_clean(exclude=["kubeconfig_encrypted", "aws_credentials_encrypted"])

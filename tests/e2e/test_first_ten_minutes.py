@@ -130,7 +130,8 @@ def test_the_first_ten_minutes(up: MakeUp, page: Page, shots: Path) -> None:
         lambda p: p.get_by_role("link", name=NAME, exact=True).count() > 0,
     )
     page.get_by_role("link", name=NAME, exact=True).first.click()
-    expect(page.locator("main")).to_contain_text("Served by 2 clusters")
+    # the clusters' watches report on their own time: the page is reloaded until every one has
+    reload_until(page, page.url, lambda p: "Served by 2 clusters" in p.inner_text("main"))
     shot(page, shots, "03-app-served-by-two-clusters")
     page.get_by_role("link", name=ZONE, exact=True).first.click()
     zone_url = page.url

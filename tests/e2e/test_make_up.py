@@ -233,7 +233,8 @@ def test_make_up_runs_the_whole_demo_loop_and_ctrl_c_stops_everything(first_chec
         )
         page.get_by_role("link", name="app.example.com", exact=True).first.click()
         expect(page.locator("h1")).to_have_text("app.example.com")
-        expect(page.locator("main")).to_contain_text("Served by 3 clusters")
+        # the clusters' watches report on their own time: the page is reloaded until every one has
+        reload_until(page, page.url, lambda p: "Served by 3 clusters" in p.inner_text("main"))
         page.get_by_role("link", name="example.com", exact=True).first.click()
         expect(page.locator("h1")).to_contain_text("example.com")
         zone_url = page.url
@@ -340,6 +341,9 @@ def test_two_make_ups_side_by_side_each_run_their_own_redis_and_postgresql():
             client.close()
         # Logs are readable text on a terminal, JSON lines otherwise.
         watch_line = re.compile(r"^\S+ \S+ INFO clusters\.watch \[\] watch \S+ started", re.M)
+        # the watch process logs its start on its own time, which can be after the ready line
+        ups[0].wait_for("INFO clusters.watch [] watch", timeout=60)
+        ups[1].wait_for('"logger": "clusters.watch"', timeout=60)
         assert watch_line.search(ups[0].output), ups[0].output[-3000:]
         assert '{"ts": ' not in ups[0].output
         assert '"logger": "clusters.watch"' in ups[1].output and not watch_line.search(ups[1].output)

@@ -16,7 +16,6 @@ from clusters.services import (
     Credentials,
     cluster_check_request,
     cluster_register,
-    cluster_set_source_options,
     cluster_update,
 )
 from clusters.source_options import SourceOptions
@@ -46,20 +45,23 @@ class Command(BaseCommand):
             if existing is not None:
                 self._started_again(existing, kubeconfig, entry)
                 continue
-            cluster = cluster_register(
+            # The demo's own module (make up only; the image need not carry tools/).
+            from tools.kube_sandbox.demo import DEMO_CLUSTERS, GATEWAY_SOURCES
+
+            options = None
+            if any(spec.name == entry["name"] and spec.gateway for spec in DEMO_CLUSTERS):
+                # this demo cluster publishes through an HTTPRoute: its sources say so from the start, so the
+                # watch discovers the three clusters together (a resync of this one alone came first, and the
+                # first plan of app.example.com held one cluster of three)
+                options = SourceOptions.from_mapping({"source": list(GATEWAY_SOURCES)})
+            cluster_register(
                 actor=None,
                 name=entry["name"],
                 labels=dict(DEMO_LABELS),
                 is_demo=True,
                 creds=Credentials(kubeconfig=kubeconfig, context=""),
+                source_options=options,
             )
-            # The demo's own module (make up only; the image need not carry tools/).
-            from tools.kube_sandbox.demo import DEMO_CLUSTERS, GATEWAY_SOURCES
-
-            if any(spec.name == entry["name"] and spec.gateway for spec in DEMO_CLUSTERS):
-                # this demo cluster publishes through an HTTPRoute: its sources say so
-                options = SourceOptions.from_mapping({"source": list(GATEWAY_SOURCES)})
-                cluster_set_source_options(actor=None, cluster_id=cluster.id, options=options)
             self.stdout.write(f"Registered demo cluster {entry['name']} ({entry['server']}).")
 
     def _started_again(self, cluster: Cluster, kubeconfig: str, entry: dict) -> None:
