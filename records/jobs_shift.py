@@ -222,7 +222,7 @@ def _gate_nameservers(plan: ShiftPlan) -> dict[str, Any]:
 
 def _gate_split(plan: ShiftPlan, step: ShiftStep) -> dict[str, Any]:
     """ "Measure the split" on the name. A correct split fails its chi-square test at the test's alpha (1 in
-    100 measurements): ten steps would roll back one plan in ten for nothing. So a failed measurement is
+    1,000 measurements): ten steps would roll back one plan in a hundred for nothing. So a failed measurement is
     repeated once, and the gate fails only when both do (a wrong split fails both, at p far below alpha)."""
     from records.jobs_verify import hostname_distribution
 

@@ -99,7 +99,12 @@ def test_verdict_chi_square_matches_the_hand_computation() -> None:
     v = distribution_verdict({"eks": 830, "k3s": 170}, {"eks": 80, "k3s": 20})
     assert v.statistic == pytest.approx(5.625)
     assert v.p_value == pytest.approx(0.01770, abs=1e-4)
-    assert v.ok  # at the default alpha 0.01
+    # 83/17 of 1,537 answers (p = 0.003): a correct 80/20 split shows this once in ~300 measurements,
+    # which is why the default alpha is 0.001 and not 0.01
+    assert distribution_verdict({"eks": 1276, "k3s": 261}, {"eks": 80, "k3s": 20}).ok
+    off_by_ten = distribution_verdict({"eks": 1076, "k3s": 461}, {"eks": 80, "k3s": 20})
+    assert not off_by_ten.ok and off_by_ten.p_value < 1e-10
+    assert v.ok  # at the default alpha 0.001
     assert v.message == "consistent with 80/20 (p = 0.02)"
     strict = distribution_verdict({"eks": 830, "k3s": 170}, {"eks": 80, "k3s": 20}, alpha=0.05)
     assert not strict.ok
