@@ -13,7 +13,7 @@ from dnsportal.roles import ADMINISTER, APPROVE, OPERATE, VIEW, role_required
 from records import changesets, selectors, services, verification_services
 from records.forms import AccountForm, ImportZonesForm, ZoneForm
 from records.forms_verify import ProbeForm
-from records.models import ChangeSet, Endpoint, ProviderAccount, Verification, Zone, ZoneRecord
+from records.models import ChangeSet, Endpoint, ProviderAccount, ShiftPlan, Verification, Zone, ZoneRecord
 from records.selectors_traffic import hostname_policy
 
 
@@ -528,6 +528,9 @@ def _hostname_context(name: str) -> dict | None:
         "probe_chart": _chart(probe) if probe else "",
         "probe_live": probe is not None and probe.status == Verification.Status.RUNNING,
         "policy": hostname_policy(name),
+        "shift_plans": ShiftPlan.objects.filter(hostname=name)
+        .select_related("proposed_by")
+        .order_by("-created_at")[:5],
     }
 
 
