@@ -192,6 +192,10 @@ SHIFT_GATE_DNS_TIMEOUT_S = env_int("DNSPORTAL_SHIFT_GATE_DNS_TIMEOUT_S", 30, min
 SHIFT_APPLY_TIMEOUT_S = env_int("DNSPORTAL_SHIFT_APPLY_TIMEOUT_S", 300, minimum=10)
 # A plan whose runner went quiet this long (its worker was killed) is picked up by the next sweep.
 SHIFT_STALL_S = env_int("DNSPORTAL_SHIFT_STALL_S", 60, minimum=5)
+# Failover drills: how long the nameservers get to switch to the secondary (and to return to the primary once
+# it is restored) before the drill says they did not; a drill whose worker went quiet this long is restored.
+DRILL_TIMEOUT_S = env_int("DNSPORTAL_DRILL_TIMEOUT_S", 120, minimum=5)
+DRILL_STALL_S = env_int("DNSPORTAL_DRILL_STALL_S", 60, minimum=5)
 # `make up` in embedded mode also runs the demo (three sandbox clusters, a Route53 stand-in) unless turned
 # off; production never does.
 DEMO = not PRODUCTION and env_bool("DNSPORTAL_DEMO", True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 PENDING, APPROVED, FAILING, SWITCHED, RESTORING = "pending", "approved", "failing", "switched", "restoring"
 DONE, FAILED, REJECTED, CANCELLED = "done", "failed", "rejected", "cancelled"
@@ -87,3 +88,63 @@ def switch_time(start: datetime, samples: Sequence[Sample], wanted: frozenset[st
             break
         at = when
     return Switch((at - start).total_seconds(), at, ())
+
+
+# --- what a sample shows, when to stop, and the operator's action URLs ------------------------------------
+
+PRIMARY_ANSWER, SECONDARY_ANSWER, OTHER_ANSWER, NO_ANSWER = "primary", "secondary", "other", "none"
+
+
+def classify(values: frozenset[str], primary: frozenset[str], secondary: frozenset[str]) -> str:
+    """Which side of the failover one nameserver's answer is: the primary's values, the secondary's, some
+    other values (a mix, a stale set), or none at all (a timeout, NXDOMAIN, SERVFAIL)."""
+    if not values:
+        return NO_ANSWER
+    if values == primary:
+        return PRIMARY_ANSWER
+    if values == secondary:
+        return SECONDARY_ANSWER
+    return OTHER_ANSWER
+
+
+def all_answer(answers: Mapping[str, frozenset[str]], wanted: frozenset[str]) -> bool:
+    """True when there is at least one nameserver and every one answers exactly `wanted`."""
+    return bool(answers) and all(values == wanted for values in answers.values())
+
+
+def action_url_problem(url: str) -> str:
+    """Why an operator-supplied fail or restore URL is refused ("" when it is fine): the drill POSTs to it
+    from a worker, so only plain http(s) to a named host, and no credentials in it (the URL is stored on the
+    drill and shown to its reviewer; a secret in it would be shown too)."""
+    from urllib.parse import urlsplit
+
+    text = url.strip()
+    if not text:
+        return "Give both a fail URL and a restore URL, or neither (the portal's demo hook is used then)."
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 -- a port out of range raises here
+    except ValueError as exc:
+        return f"{text!r} is not a URL: {exc}."
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{text!r} is not an http:// or https:// URL with a host."
+    if parts.username or parts.password:
+        return (
+            f"{parts.scheme}://…@{parts.hostname}: no credentials in the URL (it is shown to the reviewer); "
+            "let the endpoint trust the portal's network instead."
+        )
+    return ""
+
+
+def timeline_points(
+    samples: Sequence[Mapping[str, Any]], primary: frozenset[str], secondary: frozenset[str]
+) -> list[tuple[float, str, str]]:
+    """(seconds from the drill's start, nameserver, side) per nameserver per stored sample, in time order:
+    what the drill's chart draws. A stored sample is {"t": seconds, "answers": {nameserver: [values]}}."""
+    points = []
+    for sample in samples:
+        answers = sample.get("answers") or {}
+        for ns in sorted(answers):
+            points.append((float(sample["t"]), ns, classify(frozenset(answers[ns]), primary, secondary)))
+    points.sort(key=lambda p: (p[0], p[1]))
+    return points

@@ -571,4 +571,4 @@ def on_endpoints_changed(sender, *, cluster_id: int, names: frozenset[str], **kw
 
 
 # Jobs of verification and of traffic policies on the DNS side register with these modules.
-from records import jobs_shift, jobs_traffic, jobs_verify  # noqa: E402, F401
+from records import jobs_drill, jobs_shift, jobs_traffic, jobs_verify  # noqa: E402, F401

@@ -489,5 +489,6 @@ class Verification(models.Model):
 
 # Traffic-policy proposals and traffic shift plans live in their own modules; importing them here registers
 # them with the app.
+from records.models_drill import FailoverDrill  # noqa: E402, F401
 from records.models_shift import ShiftPlan, ShiftStep  # noqa: E402, F401
 from records.models_traffic import PolicyObjectWrite, PolicyProposal  # noqa: E402, F401

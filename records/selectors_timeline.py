@@ -1,5 +1,5 @@
-"""A hostname's timeline (reads): every policy change, shift step, gate result (and, later, drill), newest
-first, with the measured split over time for the chart."""
+"""A hostname's timeline (reads): every policy change, shift step, gate result and failover drill, newest
+first, with the measured split over time for the chart (and the latest drill's answers over time)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from records import shift
+from records.drill_chart import drill_svg
 from records.models import PolicyProposal, ShiftPlan, ShiftStep, Verification
 from records.timeline_chart import split_timeline_svg
 
@@ -18,7 +19,7 @@ from records.timeline_chart import split_timeline_svg
 @dataclass
 class Event:
     at: datetime
-    kind: str  # "policy", "shift", "step", "gate", "measure"
+    kind: str  # "policy", "shift", "step", "gate", "measure", "drill"
     text: str
     url: str = ""
     ok: bool | None = None  # a gate or a measurement: passed or not
@@ -91,8 +92,68 @@ def hostname_timeline(name: str, *, limit: int = 200) -> dict[str, Any]:
                 v.status == Verification.Status.OK,
             )
         )
+    drill_chart, live_drill = _drills(name, events)
     events.sort(key=lambda e: e.at, reverse=True)
     intended.sort(key=lambda p: p[0])
     chart = split_timeline_svg(measured, intended, f"The split of {name} over time", now=timezone.now())
-    live = ShiftPlan.objects.filter(hostname=name, status__in=shift.ACTIVE).exists()
-    return {"events": events[:limit], "chart": chart, "live": live, "measurements": len(measured)}
+    live = ShiftPlan.objects.filter(hostname=name, status__in=shift.ACTIVE).exists() or live_drill
+    return {
+        "events": events[:limit],
+        "chart": chart,
+        "live": live,
+        "measurements": len(measured),
+        "drill_chart": drill_chart,
+    }
+
+
+def _drills(name: str, events: list[Event]) -> tuple[str, bool]:
+    """The name's failover drills as events (proposed, approved, the primary marked and restored, the end
+    with its times), the chart of the latest one that sampled answers, and whether one is under way."""
+    from records import drill
+    from records.models import FailoverDrill
+
+    chart, live = "", False
+    for d in FailoverDrill.objects.filter(hostname=name).select_related("proposed_by", "approved_by"):
+        url = reverse("records:drill-detail", args=[d.id])
+        who = d.proposed_by.username if d.proposed_by else "?"
+        events.append(Event(d.created_at, "drill", f"Failover drill #{d.id} proposed by {who}", url))
+        if d.approved_at:
+            by = d.approved_by.username if d.approved_by else "?"
+            events.append(Event(d.approved_at, "drill", f"Failover drill #{d.id} approved by {by}", url))
+        if d.failed_at:
+            events.append(
+                Event(d.failed_at, "drill", f"Failover drill #{d.id}: primary marked unhealthy", url)
+            )
+        if d.restored_at:
+            events.append(Event(d.restored_at, "drill", f"Failover drill #{d.id}: primary restored", url))
+        if d.finished_at and d.status in (drill.DONE, drill.FAILED):
+            tail = f": {d.message}" if d.message else ""
+            ok = d.status == drill.DONE
+            events.append(Event(d.finished_at, "drill", f"Failover drill #{d.id} {d.status}{tail}", url, ok))
+        elif d.finished_at:
+            events.append(
+                Event(d.finished_at, "drill", f"Failover drill #{d.id} {d.get_status_display().lower()}", url)
+            )
+        live = live or (d.status in drill.ACTIVE and d.status != drill.PENDING)
+        if not chart and d.samples:  # newest first: the latest drill that sampled answers
+            chart = drill_chart_of(d)
+    return chart, live
+
+
+def drill_chart_of(d: Any) -> str:
+    """The drill's chart: each nameserver's side over time, with the fail and restore moments marked."""
+    from records import drill
+
+    points = drill.timeline_points(d.samples, frozenset(d.primary), frozenset(d.secondary))
+    marks = []
+    if d.started_at and d.failed_at:
+        t_fail = (d.failed_at - d.started_at).total_seconds()
+        marks.append((t_fail, "primary marked unhealthy"))
+        if d.switch_seconds is not None:
+            marks.append((t_fail + d.switch_seconds, "all switched"))
+    if d.started_at and d.restored_at:
+        t_back = (d.restored_at - d.started_at).total_seconds()
+        marks.append((t_back, "restored"))
+        if d.return_seconds is not None:
+            marks.append((t_back + d.return_seconds, "all back"))
+    return drill_svg(points, marks, f"What each nameserver answered for {d.hostname} during drill #{d.id}")

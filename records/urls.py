@@ -1,6 +1,6 @@
 from django.urls import path
 
-from records import views, views_shift, views_traffic
+from records import views, views_drill, views_shift, views_traffic
 
 app_name = "records"
 urlpatterns = [
@@ -56,6 +56,11 @@ urlpatterns = [
     path("shifts/<int:plan_id>/pause/", views_shift.shift_pause, name="shift-pause"),
     path("shifts/<int:plan_id>/resume/", views_shift.shift_resume, name="shift-resume"),
     path("shifts/<int:plan_id>/abort/", views_shift.shift_abort, name="shift-abort"),
+    path("endpoints/host/<str:dns_name>/drill/", views_drill.drill_new, name="drill-new"),
+    path("drills/<int:drill_id>/", views_drill.drill_detail, name="drill-detail"),
+    path("drills/<int:drill_id>/approve/", views_drill.drill_approve, name="drill-approve"),
+    path("drills/<int:drill_id>/reject/", views_drill.drill_reject, name="drill-reject"),
+    path("drills/<int:drill_id>/cancel/", views_drill.drill_cancel, name="drill-cancel"),
     path("verification/", views.verification_list, name="verification-list"),
     path("verification/<int:verification_id>/", views.verification_detail, name="verification-detail"),
     path("verification/measure/", views.verification_measure, name="verification-measure"),

@@ -531,7 +531,20 @@ def _hostname_context(name: str) -> dict | None:
         "shift_plans": ShiftPlan.objects.filter(hostname=name)
         .select_related("proposed_by")
         .order_by("-created_at")[:5],
+        **_hostname_drills(name),
     }
+
+
+def _hostname_drills(name: str) -> dict:
+    """The failover-drill card: the name's drills, and why a drill may not run now ("" when it may)."""
+    from records.drills import refusal_now
+    from records.models import FailoverDrill
+
+    zones = services.zones_for_names([name])
+    zone = min(zones, key=lambda z: (-len(z.name), z.private, z.id), default=None)
+    refusal = refusal_now(zone, name)[0] if zone else "No zone the portal manages holds the name."
+    rows = FailoverDrill.objects.filter(hostname=name).select_related("proposed_by").order_by("-created_at")
+    return {"drills": rows[:5], "drill_refusal": refusal}
 
 
 @role_required(VIEW)

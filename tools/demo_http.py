@@ -13,6 +13,10 @@ demo give each cluster a loopback address (127.0.0.2, 127.0.0.3, …: Linux rout
 A child process keeps the servers off the caller's GIL: a benchmark then measures its client, not the
 servers' share of one interpreter (the clusters' servers are never in the prober's process either).
 
+The health switch (the portal's demo hook for failover drills): `POST /-/health` with the body `down` makes
+the server answer every GET and HEAD with 503, as a cluster whose service failed would, so PowerDNS's LUA
+`ifurlup` check on that address fails; the body `up` restores it. Each server (address) has its own switch.
+
 CLI: `python -m tools.demo_http 127.0.0.2=rke2-dc 127.0.0.3=k3s-edge [--port N]` serves until Ctrl-C.
 """
 
@@ -42,6 +46,9 @@ def page(cluster: str) -> bytes:
     ).encode()
 
 
+HEALTH_PATH = "/-/health"  # POST "down" or "up": the demo hook a failover drill uses
+
+
 class _Handler(BaseHTTPRequestHandler):
     body = b""
     server_version = "dnsportal-demo"
@@ -52,7 +59,24 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._answer(send_body=False)
 
+    def do_POST(self) -> None:
+        length = min(int(self.headers.get("Content-Length") or 0), 64)
+        state = self.rfile.read(length).decode(errors="replace").strip().lower()
+        if self.path.split("?")[0] != HEALTH_PATH or state not in ("up", "down"):
+            self.send_error(404 if self.path.split("?")[0] != HEALTH_PATH else 400)
+            return
+        self.server.healthy = state == "up"  # type: ignore[attr-defined]
+        reply = f"{state}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
     def _answer(self, *, send_body: bool) -> None:
+        if not getattr(self.server, "healthy", True):
+            self.send_error(503, "marked down through the health switch")
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(self.body)))
@@ -70,6 +94,7 @@ class _Server(ThreadingHTTPServer):
     # 1 s); a load balancer in front of a cluster listens with a long backlog
     request_queue_size = 512
     daemon_threads = True
+    healthy = True  # the health switch (HEALTH_PATH)
 
 
 class _Server6(_Server):

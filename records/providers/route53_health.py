@@ -437,6 +437,17 @@ class Route53HealthChecks:
         tags = self._require_owned(check_id, owner_id, doing)
         return self._update_to(check, tags, spec.normalized(), f"health check {check_id}")
 
+    def health_check_set_inverted(self, check_id: str, inverted: bool, *, owner_id: str) -> bool:
+        """Invert an owned check (Route53 then reports the healthy primary unhealthy: a failover drill) or
+        restore it; returns `Inverted` as Route53 holds it afterwards, read back."""
+        doing = f"{'invert' if inverted else 'restore'} health check {check_id}"
+        self._get(check_id, doing)
+        self._require_owned(check_id, owner_id, doing)
+        self._hc_call(UPDATE_HEALTH_CHECK, doing, HealthCheckId=check_id, Inverted=inverted)
+        config = self._get(check_id, f"read back health check {check_id}").get("HealthCheckConfig") or {}
+        log.info("health check %s: Inverted=%s", check_id, config.get("Inverted"))
+        return bool(config.get("Inverted"))
+
     def _records_using(self, check_id: str, zone_ids: Sequence[str] | None) -> list[str]:
         """ "name type (set id) in zone Z" of each record set that refers to the check."""
         zones = list(zone_ids) if zone_ids is not None else [z.id for z in self.list_zones()]
