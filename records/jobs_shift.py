@@ -1,7 +1,8 @@
 """The runner of traffic shift plans: a chain of `shift_advance` ticks driven by the database state.
 
 A tick reads the plan, does the next thing its current step needs (start the step's write-back, notice the
-write-back and the apply finished, wait out the hold, run the gates) as one recorded phase, and schedules the
+write-back and the apply finished, measure the DNS gates as the hold starts, wait out the hold, probe) as
+one recorded phase, and schedules the
 next tick. Everything it knows is in the rows, so a worker killed anywhere leaves a plan the next tick (or
 the periodic sweep, for a chain that died with its worker) resumes without doing a phase twice: the step's
 proposal is created in the same transaction that marks the step "writing", the write-back claims the
@@ -107,6 +108,14 @@ def advance(plan_id: int) -> float | None:
         if plan.status != shift.RUNNING:  # rolling back or aborting: a forward step under way is not judged
             shifts.step_phase(step_id=step.id, phase=shift.SKIPPED, message="not judged: the plan stopped")
             return 0
+        if not step.gate_results:
+            # The authoritative answers do not change during the hold: the DNS gates measure at its start,
+            # so their time is part of the hold, and a failing one stops the plan without waiting it out.
+            results = dns_gates(plan, step)
+            shifts.gates_measured(step_id=step.id, results=results)
+            if not all(r["ok"] for r in results):
+                shifts.step_phase(step_id=step.id, phase=shift.GATING)
+            return 0
         held = (timezone.now() - step.applied_at).total_seconds()
         if (left := shift.hold_left(held, plan.hold_seconds)) > 0:
             return left
@@ -116,7 +125,7 @@ def advance(plan_id: int) -> float | None:
         if plan.status != shift.RUNNING:
             shifts.step_phase(step_id=step.id, phase=shift.SKIPPED, message="not judged: the plan stopped")
             return 0
-        results = run_gates(plan, step)
+        results = end_of_hold_gates(plan, step)
         plan = shifts.gates_recorded(plan_id=plan_id, step_id=step.id, results=results)
         log.info("shift %s step %s gates: %s", plan_id, step.index, [(r["gate"], r["ok"]) for r in results])
         return 0
@@ -187,10 +196,21 @@ def _applying(plan: ShiftPlan, step: ShiftStep) -> float:
 # --- gates ------------------------------------------------------------------------------------------------
 
 
-def run_gates(plan: ShiftPlan, step: ShiftStep) -> list[dict[str, Any]]:
-    """Every gate of the plan on the step just held: a dict per gate, with its figures."""
-    results = [_gate_nameservers(plan), _gate_split(plan, step)]
-    if probe := plan.gates.get("probe"):
+def dns_gates(plan: ShiftPlan, step: ShiftStep) -> list[dict[str, Any]]:
+    """The gates on the nameservers' answers, measured as the hold starts: every nameserver answers the
+    step's records, then the measured split (skipped while the first fails: it would measure the old one)."""
+    results = [_gate_nameservers(plan)]
+    if results[0]["ok"]:
+        results.append(_gate_split(plan, step))
+    return results
+
+
+def end_of_hold_gates(plan: ShiftPlan, step: ShiftStep) -> list[dict[str, Any]]:
+    """Every gate of the step, a dict each with its figures: the DNS gates measured as the hold started,
+    and (where configured, and the DNS gates passed) the HTTP probe, which judges the clusters as the hold
+    ends."""
+    results = list(step.gate_results) or dns_gates(plan, step)
+    if all(r["ok"] for r in results) and (probe := plan.gates.get("probe")):
         results.append(_gate_probe(plan, probe))
     return results
 
@@ -221,9 +241,10 @@ def _gate_nameservers(plan: ShiftPlan) -> dict[str, Any]:
 
 
 def _gate_split(plan: ShiftPlan, step: ShiftStep) -> dict[str, Any]:
-    """ "Measure the split" on the name. A correct split fails its chi-square test at the test's alpha (1 in
-    1,000 measurements): ten steps would roll back one plan in a hundred for nothing. So a failed measurement is
-    repeated once, and the gate fails only when both do (a wrong split fails both, at p far below alpha)."""
+    """ "Measure the split" on the name. A correct split fails its chi-square test at the test's alpha (1
+    in 1,000 measurements): ten steps would roll back one plan in a hundred for nothing. So a failed
+    measurement is repeated once, and the gate fails only when both do (a wrong split fails both, at p far
+    below alpha)."""
     from records.jobs_verify import hostname_distribution
 
     tries = []

@@ -343,6 +343,17 @@ def step_phase(*, step_id: int, phase: str, **fields: Any) -> ShiftStep:
 
 
 @transaction.atomic
+def gates_measured(*, step_id: int, results: Sequence[Mapping[str, Any]]) -> ShiftStep:
+    """The DNS gates measured as a step's hold starts, kept on the step (its page shows them at once) until
+    the hold ends and `gates_recorded` judges the step."""
+    step = ShiftStep.objects.select_for_update().get(id=step_id)
+    if step.phase == shift.HOLDING:
+        step.gate_results = list(results)
+        step.save(update_fields=["gate_results"])
+    return step
+
+
+@transaction.atomic
 def gates_recorded(*, plan_id: int, step_id: int, results: Sequence[Mapping[str, Any]]) -> ShiftPlan:
     """A forward step's gates: passed (on to the next step, or done), or failed (roll back or pause, tell
     the zone's webhook, say which gate failed with its figures)."""

@@ -6,45 +6,22 @@ converged to the same zone), never for speed: the machine may be busy.
 
 from __future__ import annotations
 
-import ast
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BENCH = ROOT / "bench" / "vs_external_dns.py"
-LINE = re.compile(r"(?P<name>[a-z0-9_]+): (?P<value>-?\d+(?:\.\d+)?) (?P<unit>\S+)")
+from tests.fixtures.bench import ROOT, documented, run_quick
 
-
-def _documented() -> list[str]:
-    """The figure names the bench's docstring lists under "Prints", in order."""
-    doc = ast.get_docstring(ast.parse(BENCH.read_text())) or ""
-    section = doc.split("Prints", 1)[1].split("\n\n", 1)[0]
-    return re.findall(r"^  ([a-z0-9_]+)", section, re.M)
+BENCH: Path = ROOT / "bench" / "vs_external_dns.py"
 
 
 @pytest.mark.timeout(600)
 def test_the_quick_comparison_prints_every_figure_for_both_programs():
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=540,
-        check=False,
-    )
-    assert done.returncode == 0, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr[-6000:]}"
-    lines = done.stdout.splitlines()
-    unparsed = [line for line in lines if not LINE.fullmatch(line)]
-    assert not unparsed, f"lines not `name: number unit`: {unparsed}"
-    figures = {m["name"]: float(m["value"]) for m in map(LINE.fullmatch, lines) if m}
+    lines, figures = run_quick(BENCH, timeout=540)
 
-    documented = _documented()
-    assert len(documented) >= 19, documented
-    assert list(figures) == documented, "the figures printed are not the ones the docstring lists, in order"
+    names = documented(BENCH)
+    assert len(names) >= 19, names
+    assert list(figures) == names, "the figures printed are not the ones the docstring lists, in order"
     assert lines[-1].startswith("steady_calls_per_hour_ratio: ")
 
     n = figures["endpoints"]

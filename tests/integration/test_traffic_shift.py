@@ -4,23 +4,25 @@ by alice, approved by bob, and run by the runner's ticks (`advance`, called here
 real jobs write the annotations back, reconcile and apply; discovery is synced by hand, as the watch would.
 The gates ask PowerDNS (nameservers, the chi-square split) and probe each cluster's page server over HTTP.
 
-Hold times are 1 s (DNSPORTAL_SHIFT_MIN_HOLD_S lowered, TTL 1). A correct split fails a 1 % chi-square test
-once in a hundred runs; the plans here pass their split gate at p >= 0.01 by design, so a rare failure is
-possible and says so in the plan's message.
+Hold times are 1 s (DNSPORTAL_SHIFT_MIN_HOLD_S lowered, TTL 1). A correct split fails the chi-square test
+(alpha 0.001) once in a thousand measurements, and the split gate measures twice before it fails, so a
+correct step fails its gate about once in a million.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from dnsportal.errors import PortalError
 from dnsportal.models import AuditEntry
 from records import shift, shifts
 from records.jobs_shift import advance
-from records.models import ChangeSet, PolicyProposal, ShiftPlan, ShiftStep
+from records.models import ChangeSet, PolicyProposal, ShiftPlan, ShiftStep, Verification
 from tests.fixtures.jobs import drain_queues
 from tests.fixtures.shift import IPS, watch
 
@@ -104,6 +106,37 @@ def test_a_four_step_shift_completes_with_every_gate_passing(shift_scene, alice,
     assert f"Traffic shift #{plan.id} done" in page
     desc = re.search(r'<desc id="tl-desc">(.*?)</desc>', page).group(1)
     assert desc.count("k3s-edge") >= 4  # a measured point per step (one more for a split measured twice)
+
+
+def test_the_dns_gates_measure_while_the_step_holds_and_the_probe_as_the_hold_ends(shift_scene, alice, bob):
+    port = shift_scene["pages"]["rke2-dc1"].port
+    clusters, _, _ = shifts.start_split(shift_scene["host"])
+    plan = shifts.shift_propose(
+        actor=alice,
+        zone_id=shift_scene["zone"].id,
+        hostname=shift_scene["host"],
+        splits=shift.parse_steps("30/70", clusters),
+        hold_seconds=10,
+        probe={"n": 100, "port": port, "path": "/"},
+    )
+    shifts.shift_approve(plan_id=plan.id, approver=bob)
+
+    def measured_while_holding(p: ShiftPlan) -> bool:
+        return p.steps.filter(phase=shift.HOLDING).exclude(gate_results=[]).exists()
+
+    run(shift_scene, plan.id, until=measured_while_holding)
+    step = plan.steps.get(index=1)
+    held = (timezone.now() - step.applied_at).total_seconds()
+    assert step.phase == shift.HOLDING and held < 10, (step.phase, held)
+    assert [(g["gate"], g["ok"]) for g in step.gate_results] == [("nameservers", True), ("split", True)]
+    plan = run(shift_scene, plan.id)
+    assert plan.status == ShiftPlan.Status.DONE, plan.message
+    step.refresh_from_db()
+    assert [g["gate"] for g in step.gate_results] == ["nameservers", "split", "probe"]
+    probe = Verification.objects.get(id=step.gate_results[2]["verification_id"])
+    assert probe.started_at >= step.applied_at + timedelta(seconds=10)  # it judges the clusters at the end
+    # the step's overhead is not hold + gates: the DNS gates were part of the hold
+    assert step.gated_at >= step.applied_at + timedelta(seconds=10)
 
 
 def test_a_failed_probe_gate_rolls_back_to_the_last_good_step(shift_scene, alice, bob):
