@@ -36,6 +36,9 @@ from records.models import FailoverDrill
 log = logging.getLogger(__name__)
 
 SAMPLE_S = 0.5  # between two rounds of questions to every nameserver
+# Before changing anything the nameservers must answer the primary; they get this long to (a record just
+# applied: PowerDNS answers an `ifurlup` record's backup set until its first check of the primary is in).
+BASELINE_S = 5.0
 QUERY_TIMEOUT_S = 1.0
 HOOK_TIMEOUT_S = 10
 RESTORE_TRIES = 3
@@ -189,6 +192,10 @@ def drill_run(*, drill_id: int) -> None:
         events.append(_event(t0, "measure", False, f"answers cannot be measured: {not_measured}"))
     else:
         baseline = sampler.sample("baseline")
+        settle = time.monotonic() + BASELINE_S
+        while not drill.all_answer(baseline, primary) and time.monotonic() < settle:
+            time.sleep(SAMPLE_S)
+            baseline = sampler.sample("baseline")
         if not drill.all_answer(baseline, primary):
             shown = "; ".join(f"{ns}: {', '.join(sorted(v)) or 'no answer'}" for ns, v in baseline.items())
             why = (

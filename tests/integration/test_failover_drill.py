@@ -61,6 +61,22 @@ def apply_zone(zone: Zone, alice, bob) -> None:
     assert ChangeSet.objects.filter(zone=zone, status=ChangeSet.Status.APPLIED).exists()
 
 
+def answers_within(zone: Zone, host: str, address: str, seconds: float) -> bool:
+    """Whether the zone's nameserver answers `address` alone for `host` within `seconds`."""
+    import time
+
+    from records.verification_services import zone_nameservers
+    from records.verify import query
+
+    ns = zone_nameservers(zone)[0]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if query(ns, host + ".", "A").values == {address}:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 @pytest.fixture
 def pages():
     servers = start_page_servers({PRIMARY: "eks-primary", SECONDARY: "k3s-secondary"})
@@ -102,6 +118,7 @@ def pdns_drill(root, alice, bob, client, pdns, pages, settings):
     publish_failover(host, f"http://{host}:{port}/")
     apply_zone(zone, alice, bob)
     client.logout()
+    assert answers_within(Zone.objects.get(id=zone.id), host, PRIMARY, 15)  # ifurlup's first check is in
     yield {"zone": Zone.objects.get(id=zone.id), "host": host, "pages": pages}
     pdns.delete_zone(zone_name)
 
@@ -175,15 +192,7 @@ def test_a_drill_refused_during_an_incident_changes_nothing(pdns_drill, alice, b
     # a real outage after approval: the nameservers answer the secondary before the drill starts
     d = propose_and_approve(pdns_drill, alice, bob)
     pdns_drill["pages"]["eks-primary"].stop()
-    import time
-
-    deadline = time.monotonic() + 20
-    from records.verification_services import zone_nameservers
-    from records.verify import query
-
-    ns = zone_nameservers(pdns_drill["zone"])[0]
-    while time.monotonic() < deadline and query(ns, pdns_drill["host"] + ".", "A").values != {SECONDARY}:
-        time.sleep(0.3)
+    assert answers_within(pdns_drill["zone"], pdns_drill["host"], SECONDARY, 20)
     drain_queues()
     d.refresh_from_db()
     assert d.status == FailoverDrill.Status.FAILED
@@ -276,3 +285,128 @@ def test_a_route53_drill_inverts_and_restores_the_health_check_and_says_answers_
     )
     with pytest.raises(PortalError, match="takes no URLs"):
         drills.drill_propose(actor=alice, zone_id=zone.id, hostname=host, fail_url="http://127.0.0.1:1/")
+
+
+def test_a_drill_whose_worker_died_with_the_primary_marked_is_restored_by_the_sweep(pdns_drill, alice, bob):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from records.jobs_drill import drills_sweep, mark
+
+    d = propose_and_approve(pdns_drill, alice, bob)
+    # The worker claims the drill and marks the primary unhealthy, then dies before anything else.
+    drills.drill_claim(drill_id=d.id)
+    d = FailoverDrill.objects.select_related("zone__account").get(id=d.id)
+    drills.drill_marked(drill_id=d.id, down=True, detail=mark(d, down=True), failed_at=timezone.now())
+    primary = pdns_drill["pages"]["eks-primary"]
+    assert requests.get(primary.url, timeout=5).status_code == 503
+    drills_sweep()  # the lease is still fresh: a running drill is left alone
+    assert FailoverDrill.objects.get(id=d.id).status == drill.FAILING
+    FailoverDrill.objects.filter(id=d.id).update(lease_until=timezone.now() - timedelta(seconds=1))
+    drills_sweep()
+    d.refresh_from_db()
+    assert d.status == FailoverDrill.Status.FAILED
+    assert d.message == "the worker running the drill stopped; the sweep restored the primary"
+    assert d.primary_marked is False and d.restored_at is not None
+    assert requests.get(primary.url, timeout=5).status_code == 200
+    drain_queues()  # the approved run, redelivered late, finds the drill taken and does nothing
+    assert FailoverDrill.objects.get(id=d.id).status == FailoverDrill.Status.FAILED
+
+
+class _Operator:
+    """An operator's own fail/restore endpoint: it records what the drill POSTed and switches the primary's
+    page server through its health switch, as an operator's automation would take a service down."""
+
+    def __init__(self, primary_url: str) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.calls: list[tuple[str, dict]] = []
+        calls = self.calls
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                calls.append((self.path, body))
+                state = "down" if self.path == "/fail" else "up"
+                requests.post(f"{primary_url}-/health", data=state, timeout=5).raise_for_status()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_powerdns_drill_through_the_operators_urls(pdns_drill, alice, bob):
+    operator = _Operator(pdns_drill["pages"]["eks-primary"].url)
+    try:
+        with pytest.raises(PortalError, match="no credentials in the URL"):
+            drills.drill_propose(
+                actor=alice,
+                zone_id=pdns_drill["zone"].id,
+                hostname=pdns_drill["host"],
+                fail_url="http://ops:hunter2@127.0.0.1/fail",
+                restore_url=f"{operator.url}/restore",
+            )
+        d = propose_and_approve(
+            pdns_drill, alice, bob, fail_url=f"{operator.url}/fail", restore_url=f"{operator.url}/restore"
+        )
+        assert d.action == FailoverDrill.Action.URL
+        drain_queues()
+    finally:
+        operator.stop()
+    d.refresh_from_db()
+    assert d.status == FailoverDrill.Status.DONE, d.message
+    assert d.switch_seconds > 0 and d.return_seconds > 0
+    payload = {"drill": d.id, "hostname": pdns_drill["host"], "primary": [PRIMARY]}
+    assert operator.calls == [
+        ("/fail", {**payload, "action": "fail"}),
+        ("/restore", {**payload, "action": "restore"}),
+    ]
+
+
+def test_the_pages_propose_review_and_show_why_a_drill_may_not_run(pdns_drill, alice, bob, client):
+    host = pdns_drill["host"]
+    client.force_login(alice)
+    page = client.get(f"/endpoints/host/{host}/").content.decode()
+    assert f'href="/endpoints/host/{host}/drill/"' in page
+    form = client.get(f"/endpoints/host/{host}/drill/").content.decode()
+    assert PRIMARY in form and SECONDARY in form and 'name="fail_url"' in form
+    response = client.post(f"/endpoints/host/{host}/drill/", {"fail_url": "", "restore_url": ""})
+    assert response.status_code == 302
+    d = FailoverDrill.objects.get(hostname=host)
+    assert response["Location"] == f"/drills/{d.id}/"
+    detail = client.get(f"/drills/{d.id}/").content.decode()
+    assert "You proposed this drill, so a second person must approve it." in detail
+    assert "drill-approve" not in detail and f"/drills/{d.id}/approve/" not in detail
+    # while it is pending, the hostname page says why no second drill may start
+    page = client.get(f"/endpoints/host/{host}/").content.decode()
+    assert f"No drill now: Failover drill #{d.id} is under way on the name." in page
+    client.force_login(bob)
+    detail = client.get(f"/drills/{d.id}/").content.decode()
+    assert f'hx-post="/drills/{d.id}/approve/"' in detail and "hx-confirm=" in detail
+    response = client.post(f"/drills/{d.id}/reject/", {"comment": ""})
+    assert response.status_code == 422
+    assert "Say why the drill is rejected" in response.content.decode()
+    response = client.post(f"/drills/{d.id}/reject/", {"comment": "not during the sale"})
+    assert response.status_code == 302
+    assert FailoverDrill.objects.get(id=d.id).status == FailoverDrill.Status.REJECTED
+    timeline = client.get(f"/endpoints/host/{host}/timeline/").content.decode()
+    assert f"Failover drill #{d.id} proposed by alice" in timeline
+    assert f"Failover drill #{d.id} rejected" in timeline
+    # a name that is not failover: the reason instead of the button
+    other = "www." + pdns_drill["zone"].name.rstrip(".")
+    publish({other: "127.0.0.31"}, "eks-primary")
+    page = client.get(f"/endpoints/host/{other}/").content.decode()
+    assert "No drill now: A failover drill needs a failover policy" in page
+    assert f'href="/endpoints/host/{other}/drill/"' not in page

@@ -77,3 +77,65 @@ def test_every_drill_transition_is_legal_or_refused(a, b):
     else:
         with pytest.raises(dr.IllegalDrill):
             dr.check(a, b)
+
+
+P, S = frozenset({"127.0.0.21"}), frozenset({"127.0.0.22"})
+
+
+@pytest.mark.parametrize(
+    ("values", "side"),
+    [(P, dr.PRIMARY_ANSWER), (S, dr.SECONDARY_ANSWER), (P | S, dr.OTHER_ANSWER), (frozenset(), dr.NO_ANSWER)],
+)
+def test_each_answer_is_the_primary_the_secondary_a_mix_or_nothing(values, side):
+    assert dr.classify(values, P, S) == side
+
+
+def test_all_answer_needs_every_nameserver_and_at_least_one():
+    assert dr.all_answer({"ns1": S, "ns2": S}, S)
+    assert not dr.all_answer({"ns1": S, "ns2": frozenset()}, S)
+    assert not dr.all_answer({}, S)  # nobody asked is not "everyone switched"
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("https://ops.example.com/drill/fail", ""),
+        ("http://10.0.0.5:8080/fail", ""),
+        ("", "Give both a fail URL and a restore URL"),
+        ("ftp://ops.example.com/x", "is not an http:// or https:// URL"),
+        ("https:///nohost", "is not an http:// or https:// URL"),
+        ("https://user:secret@ops.example.com/x", "no credentials in the URL"),
+        ("http://ops.example.com:99999/x", "is not a URL"),
+    ],
+)
+def test_operator_action_urls_are_plain_http_without_credentials(url, says):
+    problem = dr.action_url_problem(url)
+    assert (problem == "") if not says else (says in problem)
+    assert "secret" not in problem  # the refusal never repeats a credential
+
+
+def test_timeline_points_put_each_nameserver_on_a_side_in_time_order():
+    samples = [
+        {"t": 1.0, "phase": "fail", "answers": {"ns2": ["127.0.0.22"], "ns1": ["127.0.0.21"]}},
+        {"t": 0.5, "phase": "baseline", "answers": {"ns1": ["127.0.0.21"]}},
+        {"t": 1.5, "phase": "fail", "answers": {"ns1": []}},
+    ]
+    assert dr.timeline_points(samples, P, S) == [
+        (0.5, "ns1", dr.PRIMARY_ANSWER),
+        (1.0, "ns1", dr.PRIMARY_ANSWER),
+        (1.0, "ns2", dr.SECONDARY_ANSWER),
+        (1.5, "ns1", dr.NO_ANSWER),
+    ]
+
+
+def test_the_drill_chart_states_when_each_nameserver_changed_sides():
+    from records.drill_chart import drill_svg
+
+    points = [(0.5, "ns1", "primary"), (1.0, "ns1", "primary"), (2.0, "ns1", "secondary")]
+    svg = drill_svg(points, [(0.8, "primary marked unhealthy")], "drill <1>")
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert '<title id="drill-title">drill &lt;1&gt;</title>' in svg
+    desc = svg.split('<desc id="drill-desc">')[1].split("</desc>")[0]
+    assert desc == "ns1: primary from 0.5 s, secondary from 2.0 s; primary marked unhealthy at 0.8 s"
+    assert svg.count("<rect") == 3 + 4  # a bar per sample, a legend swatch per side
+    assert "nothing sampled" in drill_svg([], [], "empty")
