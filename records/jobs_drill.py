@@ -281,7 +281,8 @@ def drill_run(*, drill_id: int) -> None:
 @register_job(queue="default")
 def drills_sweep() -> None:
     """Restore the primary of every drill whose worker went quiet (its lease ran out) and end it as failed;
-    start the run of an approved drill whose job never reached a worker."""
+    retry the restore of a failed drill that could not restore its primary; start the run of an approved
+    drill whose job never reached a worker."""
     now = timezone.now()
     running = (drill.FAILING, drill.SWITCHED, drill.RESTORING)
     for drill_id in FailoverDrill.objects.filter(status__in=running, lease_until__lt=now).values_list(
@@ -304,6 +305,15 @@ def drills_sweep() -> None:
             else "THE PRIMARY COULD NOT BE RESTORED by the sweep: restore it by hand"
         )
         drills.drill_to(drill_id=d.id, target=drill.FAILED, note=why, message=why)
+    # A drill that ended without its restore taking effect: try again, every sweep, until it does.
+    for drill_id in FailoverDrill.objects.filter(status=drill.FAILED, primary_marked=True).values_list(
+        "id", flat=True
+    ):
+        d = FailoverDrill.objects.select_related("zone__account").get(id=drill_id)
+        events = list(d.events)
+        if restore(d, events, d.started_at or now):
+            note = f"{d.message} — the sweep restored the primary at {timezone.now():%Y-%m-%d %H:%M:%S}"
+            drills.drill_progress(drill_id=d.id, message=note[:4000])
     stale = now - timedelta(seconds=settings.DRILL_STALL_S)  # approved that long ago, never claimed
     for drill_id in FailoverDrill.objects.filter(status=drill.APPROVED, approved_at__lt=stale).values_list(
         "id", flat=True

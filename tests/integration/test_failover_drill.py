@@ -318,18 +318,24 @@ class _Operator:
     """An operator's own fail/restore endpoint: it records what the drill POSTed and switches the primary's
     page server through its health switch, as an operator's automation would take a service down."""
 
-    def __init__(self, primary_url: str) -> None:
+    def __init__(self, primary_url: str, *, refuse_restores: int = 0) -> None:
         import json
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.calls: list[tuple[str, dict]] = []
         calls = self.calls
+        refused = [refuse_restores]  # the first restores answer 500: the operator's automation is down
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 calls.append((self.path, body))
+                if self.path == "/restore" and refused[0] > 0:
+                    refused[0] -= 1
+                    self.send_response(500)
+                    self.end_headers()
+                    return
                 state = "down" if self.path == "/fail" else "up"
                 requests.post(f"{primary_url}-/health", data=state, timeout=5).raise_for_status()
                 self.send_response(204)
@@ -410,3 +416,29 @@ def test_the_pages_propose_review_and_show_why_a_drill_may_not_run(pdns_drill, a
     page = client.get(f"/endpoints/host/{other}/").content.decode()
     assert "No drill now: A failover drill needs a failover policy" in page
     assert f'href="/endpoints/host/{other}/drill/"' not in page
+
+
+def test_a_primary_the_drill_could_not_restore_is_restored_by_the_next_sweep(pdns_drill, alice, bob):
+    from records.jobs_drill import RESTORE_TRIES, drills_sweep
+
+    primary = pdns_drill["pages"]["eks-primary"]
+    operator = _Operator(primary.url, refuse_restores=RESTORE_TRIES)
+    try:
+        d = propose_and_approve(
+            pdns_drill, alice, bob, fail_url=f"{operator.url}/fail", restore_url=f"{operator.url}/restore"
+        )
+        drain_queues()
+        d.refresh_from_db()
+        assert d.status == FailoverDrill.Status.FAILED
+        assert d.message.startswith("THE PRIMARY COULD NOT BE RESTORED")
+        assert d.primary_marked is True and d.switch_seconds > 0
+        assert [e["ok"] for e in d.events if e["what"] == "restore"] == [False] * RESTORE_TRIES
+        assert requests.get(primary.url, timeout=5).status_code == 503
+        drills_sweep()  # the operator's automation answers again
+    finally:
+        operator.stop()
+    d.refresh_from_db()
+    assert d.primary_marked is False
+    assert "the sweep restored the primary" in d.message
+    assert requests.get(primary.url, timeout=5).status_code == 200
+    assert AuditEntry.objects.filter(action="drill.primary_restored", object_id=str(d.id)).count() == 1
