@@ -1029,9 +1029,9 @@ def distribution_verdict(
     An observed key with no intended share counts as intended 0 %. Any answer in a 0 % category fails the
     check outright (p = 0: impossible under the configuration), without a division by its zero expectation.
     The message reads "consistent with 80/20 (p = 0.41)" or "not as configured: k3s-edge receives 31 %,
-    expected 20 % (p < 0.001); ...". `alpha` is the p-value below which the split is not as configured: 0.001 by default, so a correct
-    split is reported as differing once in 1,000 measurements, while a weight off by ten points on ~1,500
-    answers still falls far below it (p < 1e-10).
+    expected 20 % (p < 0.001); ...". `alpha` is the p-value below which the split is not as configured:
+    0.001 by default, so a correct split is reported as differing once in 1,000 measurements, while a weight
+    off by ten points on ~1,500 answers still falls far below it (p < 1e-10).
     """
     labels = labels or {}
     shares = _shares(intended)
