@@ -29,7 +29,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from clusters.annotations import PREFIXES
-from clusters.gitops import last_change
+from clusters.gitops import last_change, managed_fields_owner
 from clusters.kube import ClusterClient, describe_error
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ def write_annotations(
         obj = json.loads(response.data)
     except (ApiException, *_TRANSPORT_ERRORS) as exc:
         if isinstance(exc, ApiException) and exc.status == 409:
-            return _conflict(cc, kind, namespace, name, resource_version)
+            return _conflict(cc, kind, namespace, name, resource_version, changes)
         status, message = _classify(exc, server, what, "patch")
         log.info("write-back %s at %s: %s", what, server, status)
         return WriteResult(status, message=message)
@@ -220,8 +220,31 @@ def _summary(changes: Mapping[str, str | None]) -> str:
     return "; ".join(parts)
 
 
-def _conflict(cc: ClusterClient, kind: str, namespace: str, name: str, resource_version: str) -> WriteResult:
-    """409: the object changed after `resource_version`. Nothing was written; say who changed it."""
+def written_by_portal(meta: Mapping[str, Any], changes: Mapping[str, str | None]) -> bool:
+    """Whether an object's annotations already are what `changes` would make them, by the portal's hand:
+    every key set is owned by its field manager (managedFields), or, for removals only, it wrote last."""
+    annotations = meta.get("annotations") or {}
+    if not all(
+        annotations.get(k) == v if v is not None else k not in annotations for k, v in changes.items()
+    ):
+        return False
+    sets = [k for k, v in changes.items() if v is not None]
+    if sets:
+        return all(managed_fields_owner(meta, k) == FIELD_MANAGER for k in sets)
+    last = last_change(meta)
+    return last is not None and FIELD_MANAGER in last.managers
+
+
+def _conflict(
+    cc: ClusterClient,
+    kind: str,
+    namespace: str,
+    name: str,
+    resource_version: str,
+    changes: Mapping[str, str | None],
+) -> WriteResult:
+    """409: the object changed after `resource_version`. Nothing was written; say who changed it (unless the
+    portal itself wrote exactly these changes: then it is written)."""
     what = _describe(kind, namespace, name)
     try:
         meta = read_object(cc, kind, namespace, name)
@@ -237,6 +260,17 @@ def _conflict(cc: ClusterClient, kind: str, namespace: str, name: str, resource_
         )
     current = meta.get("resourceVersion") or ""
     last = last_change(meta)
+    annotations = meta.get("annotations") or {}
+    if written_by_portal(meta, changes):
+        # It holds these very values, the portal's own: an earlier pass of this write-back wrote them and its
+        # worker stopped before recording it. Nothing is sent, so nothing of anyone else's is overwritten.
+        log.info("write-back %s: already written by the portal (resourceVersion %s)", what, current)
+        return WriteResult(
+            WRITTEN,
+            resource_version_after=current,
+            message=f"{what}: {_summary(changes)} (already written by an earlier pass).",
+            annotations_after=_external_dns_only(annotations),
+        )
     changed_by = str(last) if last else ""
     by = f" by {changed_by}" if changed_by else ""
     log.info("write-back %s: conflict, resourceVersion %s is now %s%s", what, resource_version, current, by)

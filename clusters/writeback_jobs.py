@@ -10,13 +10,18 @@ Imported by clusters.jobs, so the worker registers it.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from clusters import services as cluster_services
 from clusters.kubeconfig import KubeconfigError
 from clusters.writeback import INVALID, UNREACHABLE, WriteResult, write_annotations
 from dnsportal.queue import enqueue, register_job
+from dnsportal.scheduler import periodic
 from records import proposals
 from records.models import PolicyObjectWrite, PolicyProposal
 
@@ -26,15 +31,36 @@ log = logging.getLogger(__name__)
 RETRY_DELAYS_S = (5, 15, 30, 60, 120, 300, 600, 900, 1200)
 
 
+def _stale(p: PolicyProposal) -> bool:
+    """A pass claimed longer ago than the lease: its worker died (a pass takes seconds per cluster)."""
+    lease = timedelta(seconds=settings.WRITEBACK_LEASE_S)
+    return p.status == PolicyProposal.Status.WRITING and (
+        p.writing_since is None or p.writing_since < timezone.now() - lease
+    )
+
+
 @register_job(queue="discovery")
 def policy_write_back(*, proposal_id: int, attempt: int = 0) -> None:
     with transaction.atomic():
         p = PolicyProposal.objects.select_for_update().get(id=proposal_id)
+        if _stale(p):
+            # Its objects already written are recorded; one written but not recorded is recognised by the
+            # next pass (the portal wrote it last, with these values) and not written twice.
+            proposals.transition(
+                p,
+                PolicyProposal.Status.PARTIALLY_WRITTEN,
+                note=f"the write-back pass claimed at {p.writing_since} stopped with its worker",
+            )
         # The claim: one pass at a time (a retry now and a scheduled one never write the same object twice).
         if p.status not in (PolicyProposal.Status.APPROVED, PolicyProposal.Status.PARTIALLY_WRITTEN):
             log.info("policy proposal %s is %s; nothing to write", proposal_id, p.status)
             return
-        proposals.transition(p, PolicyProposal.Status.WRITING, note=f"write-back pass {attempt + 1}")
+        proposals.transition(
+            p,
+            PolicyProposal.Status.WRITING,
+            note=f"write-back pass {attempt + 1}",
+            writing_since=timezone.now(),
+        )
     if p.health_check and not p.health_check_id:
         _create_health_check(p)
     pending = PolicyObjectWrite.objects.filter(proposal_id=p.id).exclude(
@@ -104,3 +130,18 @@ def _create_health_check(p: PolicyProposal) -> None:
         name=f"{p.hostname} {primary}",
     )
     proposals.health_check_recorded(proposal_id=p.id, health_check_id=info.id)
+
+
+@register_job(queue="discovery")
+def writebacks_resume() -> None:
+    """Claim again each write-back pass whose worker died (claimed longer ago than the lease)."""
+    lease = timedelta(seconds=settings.WRITEBACK_LEASE_S)
+    stale = PolicyProposal.objects.filter(status=PolicyProposal.Status.WRITING).filter(
+        Q(writing_since__isnull=True) | Q(writing_since__lt=timezone.now() - lease)
+    )
+    for proposal_id in stale.values_list("id", flat=True):
+        log.info("policy proposal %s: its write-back pass stopped with its worker; resuming", proposal_id)
+        enqueue("policy_write_back", proposal_id=proposal_id)
+
+
+periodic("writebacks_resume", every=60)

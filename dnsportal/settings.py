@@ -177,6 +177,8 @@ RECONCILE_DEBOUNCE_MS = env_int("DNSPORTAL_RECONCILE_DEBOUNCE_MS", 1000, minimum
 ROUTE53_BACKOFF_BASE_MS = env_int("DNSPORTAL_ROUTE53_BACKOFF_BASE_MS", 200, minimum=1)
 # How long a worker holds a change set it applies; one killed mid-apply is resumed by the next after this.
 APPLY_LEASE_S = env_int("DNSPORTAL_APPLY_LEASE_S", 600, minimum=1)
+# A write-back pass claimed longer ago than this is taken to have died with its worker: it is claimed again.
+WRITEBACK_LEASE_S = env_int("DNSPORTAL_WRITEBACK_LEASE_S", 300, minimum=1)
 # An apply plans again from the stored zone state if it is this fresh, else it reads the zone first.
 APPLY_STATE_MAX_AGE_S = env_int("DNSPORTAL_APPLY_STATE_MAX_AGE_S", 60, minimum=0)
 # After an apply, how long the nameservers get to agree before the verification reports what differs.
@@ -192,6 +194,9 @@ SHIFT_GATE_DNS_TIMEOUT_S = env_int("DNSPORTAL_SHIFT_GATE_DNS_TIMEOUT_S", 30, min
 SHIFT_APPLY_TIMEOUT_S = env_int("DNSPORTAL_SHIFT_APPLY_TIMEOUT_S", 300, minimum=10)
 # A plan whose runner went quiet this long (its worker was killed) is picked up by the next sweep.
 SHIFT_STALL_S = env_int("DNSPORTAL_SHIFT_STALL_S", 60, minimum=5)
+# The longest a shift step's gates may measure (nameservers, the split twice, the probe) before the sweep
+# takes the worker running them for dead.
+SHIFT_GATE_LEASE_S = env_int("DNSPORTAL_SHIFT_GATE_LEASE_S", 300, minimum=5)
 # Failover drills: how long the nameservers get to switch to the secondary (and to return to the primary once
 # it is restored) before the drill says they did not; a drill whose worker went quiet this long is restored.
 DRILL_TIMEOUT_S = env_int("DNSPORTAL_DRILL_TIMEOUT_S", 120, minimum=5)

@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 POLL_S = 0.2
 # A hold this short is slept through in the tick: RQ's scheduler would add up to a second of its own.
 INLINE_HOLD_S = 3.0
-GATE_LEASE_S = 300  # a tick running the gates is left alone this long before the sweep starts another
+# A tick is left alone this long (then SHIFT_STALL_S more) before the sweep takes its worker for dead and
+# starts another: a tick that measures (the gates) gets SHIFT_GATE_LEASE_S, any other a few seconds.
+TICK_LEASE_S = 10
 STOPS = (
     PolicyObjectWrite.Status.CONFLICT,
     PolicyObjectWrite.Status.GONE,
@@ -87,8 +89,10 @@ def advance(plan_id: int) -> float | None:
         plan = shifts.plan_finished(plan_id=plan_id)
         log.info("shift %s: %s", plan_id, plan.status)
         return None
-    ShiftPlan.objects.filter(id=plan_id).update(wake_at=timezone.now() + timedelta(seconds=GATE_LEASE_S))
     phase = step.phase
+    measuring = phase == shift.GATING or (phase == shift.HOLDING and not step.gate_results)
+    lease = settings.SHIFT_GATE_LEASE_S if measuring else TICK_LEASE_S
+    ShiftPlan.objects.filter(id=plan_id).update(wake_at=timezone.now() + timedelta(seconds=lease))
     if phase == shift.STEP_PENDING:
         outcome = shifts.step_write(plan_id=plan_id, step_id=step.id)
         log.info("shift %s step %s (%s): %s", plan_id, step.index, shift.short(step.split), outcome)

@@ -51,6 +51,9 @@ class PolicyProposal(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     review_comment = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    writing_since = models.DateTimeField(
+        null=True, blank=True, help_text="When the running write-back pass claimed it (its lease starts)."
+    )
     message = models.TextField(blank=True, help_text="What the write-back says: written, or what is missing.")
     changeset = models.ForeignKey(
         "records.ChangeSet", null=True, blank=True, on_delete=models.SET_NULL, related_name="proposals"

@@ -4,17 +4,11 @@ them, and the reconcile publishes the weighted record sets to Route53 (moto)."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from playwright.sync_api import Page, expect
 
 from records.models import ChangeSet, PolicyProposal
@@ -37,31 +31,6 @@ def login(page: Page, base: str, username: str) -> None:
 
 def logout(page: Page) -> None:
     page.locator("form[action='/logout/'] button").click()
-
-
-@pytest.fixture
-def watch_process(transactional_db, tmp_path):
-    """The real `manage.py watch` on the test database: Kubernetes watches turn the written annotations into
-    endpoints and ask for the reconcile, as in production."""
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    log_path = tmp_path / "watch.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "manage.py", "watch"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    yield proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-        print(log_path.read_text())
 
 
 def wait_for(check, *, timeout: float, what: str):

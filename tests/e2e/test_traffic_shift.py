@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from records.models import ShiftPlan
-from tests.e2e.test_policy_editor import login, logout, watch_process  # noqa: F401 - a fixture
+from tests.e2e.test_policy_editor import login, logout
 from tests.fixtures.browser import snap
 
 pytestmark = pytest.mark.django_db(transaction=True)

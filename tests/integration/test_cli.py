@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from django.conf import settings
-from django.db import connection
 from kubernetes import client as k8s
 
 from dnsportal.models import AuditEntry
@@ -42,31 +39,6 @@ def cli(base: str, token: str | None, *args: str, stdin: str | None = None) -> s
 def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     assert result.returncode == 0, (result.args, result.returncode, result.stdout, result.stderr)
     return result
-
-
-@pytest.fixture
-def watch_process(transactional_db, tmp_path):
-    """The real `manage.py watch` on the test database: it finds a newly registered cluster on its own and
-    turns the cluster's Services into endpoints, as in production."""
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    log_path = tmp_path / "watch.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "manage.py", "watch"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    yield proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-        print(log_path.read_text())
 
 
 def test_register_discover_reconcile_approve_by_a_second_token_and_wait_until_applied(

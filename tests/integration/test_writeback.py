@@ -208,6 +208,61 @@ def test_a_change_after_the_read_is_a_conflict_naming_who_changed_it(root, kube_
     assert_no_secret(result, sandbox_a.tokens["restricted"], sandbox_a.tokens["admin"])
 
 
+def test_a_write_the_portal_made_but_never_recorded_is_recognised_and_not_made_twice(
+    root, kube_clusters, kube_namespace
+):
+    """A worker killed between its PATCH and recording it: the next pass sends the same write with the
+    reviewed resourceVersion, gets 409, and finds the portal's own values there: written, nothing sent."""
+    sandbox_a, _ = kube_clusters
+    api = kube_client(sandbox_a)
+    create_service(api, kube_namespace, "web", {G + "hostname": "web.example.com", G + "aws-weight": "50"})
+    cluster = register("rke2-dc1", sandbox_a, root)
+    changes = {G + "aws-weight": "80", G + "set-identifier": "rke2-dc1", A + "aws-weight": None}
+
+    def write(reviewed: str) -> WriteResult:
+        with client_for(cluster) as cc:
+            return write_annotations(
+                cc,
+                kind="Service",
+                namespace=kube_namespace,
+                name="web",
+                resource_version=reviewed,
+                changes=changes,
+            )
+
+    reviewed = admin_read(api, "Service", kube_namespace, "web")["resourceVersion"]
+    first = write(reviewed)
+    assert first.status == "written"
+    again = write(reviewed)
+    assert again.status == "written", again.message
+    assert "already written by an earlier pass" in again.message
+    assert again.resource_version_after == first.resource_version_after  # nothing was sent the second time
+
+    # Someone else changes one of those keys since, and back: the retry is a conflict for a person.
+    next_second()
+    for weight in ("5", "80"):
+        k8s.CoreV1Api(api).patch_namespaced_service(
+            "web",
+            kube_namespace,
+            {"metadata": {"annotations": {G + "aws-weight": weight}}},
+            field_manager="kubectl-edit",
+        )
+    edited = write(reviewed)
+    assert edited.status == "conflict" and "kubectl-edit" in edited.changed_by
+    # and values other than the portal's own are never taken for its write
+    other = dict(changes, **{G + "aws-weight": "10"})
+    with client_for(cluster) as cc:
+        rv_now = admin_read(api, "Service", kube_namespace, "web")["resourceVersion"]
+        k8s.CoreV1Api(api).patch_namespaced_service(
+            "web", kube_namespace, {"metadata": {"labels": {"tier": "web2"}}}, field_manager=FIELD_MANAGER
+        )
+        differs = write_annotations(
+            cc, kind="Service", namespace=kube_namespace, name="web", resource_version=rv_now, changes=other
+        )
+    assert differs.status == "conflict"
+    assert admin_read(api, "Service", kube_namespace, "web")["annotations"][G + "aws-weight"] == "80"
+
+
 def test_a_deleted_object_is_gone(root, kube_clusters, kube_namespace):
     sandbox_a, _ = kube_clusters
     api = kube_client(sandbox_a)
