@@ -171,3 +171,83 @@ def test_k3s_edge_publishes_through_an_httproute(demo_sandbox, settings, tmp_pat
     ep = Endpoint.objects.get(cluster=k3s, dns_name="gateway.app.example.com")
     assert (ep.record_type, ep.targets, ep.ttl) == ("A", ["198.51.100.42"], 60)
     assert ClusterRow.objects.get(name="eks-us-east-1").source_options == {}
+
+
+def test_a_traffic_shift_moves_app_dc_internal_between_the_on_prem_clusters(
+    demo_sandbox, settings, tmp_path, run_jobs, alice, bob
+):
+    """Issue 21 on the demo itself: app.dc.internal in the demo's PowerDNS, served by the demo's rke2-dc1 and
+    k3s-edge, moved 50/50 -> 25/75 -> 75/25 with every gate passing (the page servers answer the probe)."""
+    from records import changesets, shift, shifts
+    from records.models import ShiftPlan
+    from tests.integration.test_traffic_shift import run
+    from tools.demo_http import start_page_servers
+
+    settings.DATA_DIR = tmp_path / "data"
+    settings.RECONCILE_DEBOUNCE_MS = 0
+    settings.SHIFT_MIN_HOLD_S = 1
+    settings.SHIFT_GATE_DNS_TIMEOUT_S = 10
+    seed_demo(demo_sandbox.clusters)
+
+    def set_ttl(ttl: str) -> None:
+        for name in ("rke2-dc1", "k3s-edge"):
+            with kube_client(demo_sandbox[name]) as api:
+                client.CoreV1Api(api).patch_namespaced_service(
+                    INTERNAL_SERVICE,
+                    "default",
+                    {"metadata": {"annotations": {"external-dns.alpha.kubernetes.io/ttl": ttl}}},
+                )
+
+    # What an operator does before moving traffic: lower the name's TTL, so that each step can be short.
+    set_ttl("1")
+    server, _created = start_demo_pdns(settings.DATA_DIR)
+    pages = start_page_servers({"127.0.0.2": "rke2-dc1", "127.0.0.3": "k3s-edge"})
+    try:
+        call_command(
+            "register_demo_pdns",
+            f"http://127.0.0.1:{server.api_port}",
+            "--dns",
+            f"127.0.0.1:{server.dns_port}",
+            stdout=io.StringIO(),
+        )
+        call_command("register_demo_clusters", str(demo_sandbox.state_file), stdout=io.StringIO())
+        run_jobs()
+        on_prem = {n: ClusterRow.objects.get(name=n) for n in ("rke2-dc1", "k3s-edge")}
+        for row in on_prem.values():
+            enqueue("cluster_resync", cluster_id=row.id)
+        run_jobs()
+        zone = Zone.objects.get(name="dc.internal.", account__name="demo-powerdns")
+        for cs in ChangeSet.objects.filter(zone=zone, status=ChangeSet.Status.PENDING):
+            changesets.changeset_approve(changeset_id=cs.id, approver=bob)
+        run_jobs()
+        assert ChangeSet.objects.filter(zone=zone, status=ChangeSet.Status.APPLIED).exists()
+
+        clusters, start, _ = shifts.start_split(INTERNAL_HOSTNAME)
+        assert (clusters, start) == (["k3s-edge", "rke2-dc1"], {"k3s-edge": 1, "rke2-dc1": 1})
+        plan = shifts.shift_propose(
+            actor=alice,
+            zone_id=zone.id,
+            hostname=INTERNAL_HOSTNAME,
+            splits=shift.parse_steps("25/75, 75/25", clusters),
+            hold_seconds=1,
+            probe={"n": 200, "port": pages[0].port, "path": "/"},
+        )
+        shifts.shift_approve(plan_id=plan.id, approver=bob)
+        plan = run({"clusters": on_prem}, plan.id)
+    finally:
+        for page in pages:
+            page.stop()
+        server.stop()
+        set_ttl("60")  # the module's other tests see the demo as seeded
+    assert plan.status == ShiftPlan.Status.DONE, plan.message
+    for step in plan.steps.order_by("index"):
+        assert [(g["gate"], g["ok"]) for g in step.gate_results] == [
+            ("nameservers", True),
+            ("split", True),
+            ("probe", True),
+        ], step.gate_results
+    weights = {
+        r.set_identifier: int(r.data["Weight"])
+        for r in zone.records.filter(name=f"{INTERNAL_HOSTNAME}.", type="A")
+    }
+    assert weights == {"k3s-edge": 75, "rke2-dc1": 25}
