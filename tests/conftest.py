@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.people",
     "tests.fixtures.shift",
     "tests.fixtures.traffic",
+    "tests.fixtures.webhook",
 ]
 
 _TIERS = ("unit", "integration", "e2e")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -256,30 +254,13 @@ def test_a_stale_approved_change_set_is_replanned_not_applied_blindly(
     assert rr[("s.review.example.com.", "A", "")]["ResourceRecords"] == [{"Value": "203.0.113.31"}]
 
 
-def test_the_zone_webhook_receives_a_summary_of_each_applied_change_set(zone, alice, bob, run_jobs):
-    received: list[dict] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        Zone.objects.filter(id=zone.id).update(
-            webhook_url=f"http://127.0.0.1:{server.server_address[1]}/hook"
-        )
-        publish({"hook.review.example.com": "203.0.113.40"})
-        cs = reconcile_now(alice, zone, run_jobs)
-        changesets.changeset_approve(changeset_id=cs.id, approver=bob)
-        run_jobs()
-    finally:
-        server.shutdown()
+def test_the_zone_webhook_receives_a_summary_of_each_applied_change_set(zone, alice, bob, run_jobs, webhook):
+    Zone.objects.filter(id=zone.id).update(webhook_url=webhook.url)
+    publish({"hook.review.example.com": "203.0.113.40"})
+    cs = reconcile_now(alice, zone, run_jobs)
+    changesets.changeset_approve(changeset_id=cs.id, approver=bob)
+    run_jobs()
+    received = webhook.received
     assert len(received) == 1
     body = received[0]
     assert body["changeset"] == cs.id and body["status"] == "applied" and body["zone"] == "review.example.com"

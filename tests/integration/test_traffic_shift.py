@@ -164,6 +164,53 @@ def test_a_failed_probe_gate_rolls_back_to_the_last_good_step(shift_scene, alice
     assert weights(shift_scene) == {"k3s-edge": 30, "rke2-dc1": 70}
 
 
+def test_a_failed_gate_with_pause_holds_the_step_tells_the_webhook_and_resume_goes_on(
+    shift_scene, alice, bob, webhook
+):
+    from records.models import Zone
+
+    Zone.objects.filter(id=shift_scene["zone"].id).update(webhook_url=webhook.url)
+    pages = shift_scene["pages"]
+    plan = plan_of(
+        shift_scene,
+        alice,
+        bob,
+        "30/70, 60/40, 90/10",
+        on_failure="pause",
+        probe={"n": 200, "port": pages["rke2-dc1"].port},
+    )
+    plan = run(shift_scene, plan.id, until=lambda p: p.steps.filter(index=1, phase=shift.PASSED).exists())
+    pages["k3s-edge"].stop()
+    plan = run(shift_scene, plan.id)
+    assert plan.status == ShiftPlan.Status.PAUSED
+    assert plan.message.startswith("Step 2 (60/40): probe gate failed"), plan.message
+    steps = {s.index: s for s in plan.steps.all()}
+    assert (steps[2].phase, steps[3].phase) == (shift.STEP_FAILED, shift.STEP_PENDING)
+    assert weights(shift_scene) == {"k3s-edge": 60, "rke2-dc1": 40}  # held where it failed, not rolled back
+    drain_queues()  # the webhook job
+    (body,) = [b for b in webhook.received if b["event"].startswith("shift.")]  # (change sets tell it too)
+    assert (body["event"], body["shift"], body["status"], body["step"]) == (
+        "shift.gate_failed",
+        plan.id,
+        "paused",
+        2,
+    )
+    assert body["hostname"] == shift_scene["host"] and body["split"] == {"k3s-edge": 60, "rke2-dc1": 40}
+    gates = {g["gate"]: g for g in body["gates"]}
+    assert gates["nameservers"]["ok"] and gates["split"]["ok"] and not gates["probe"]["ok"]
+    assert gates["probe"]["figures"]["errors"] > 0  # the measured figures, as the plan's page shows them
+
+    # A person decides: the cluster is back, and resume goes on to the next step.
+    from tools.demo_http import start_page_server
+
+    pages["k3s-edge"] = start_page_server("127.0.0.3", pages["rke2-dc1"].port, "k3s-edge")
+    shifts.shift_resume(plan_id=plan.id, actor=alice)
+    plan = run(shift_scene, plan.id)
+    assert plan.status == ShiftPlan.Status.DONE, plan.message
+    assert plan.steps.get(index=3).phase == shift.PASSED
+    assert weights(shift_scene) == {"k3s-edge": 90, "rke2-dc1": 10}
+
+
 def test_a_runner_killed_between_write_back_and_apply_resumes_without_doing_either_twice(
     shift_scene, alice, bob
 ):

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from dnsportal.queue import enqueue
@@ -48,32 +44,16 @@ def test_an_apply_is_verified_on_every_nameserver(zone, dns_zone, alice, run_job
 
 
 def test_a_nameserver_out_of_step_fails_the_check_marks_zone_and_change_set_and_calls_the_webhook(
-    zone, dns_zone, pdns_servers, alice, run_jobs, settings
+    zone, dns_zone, pdns_servers, alice, run_jobs, settings, webhook
 ):
     settings.VERIFY_PROPAGATION_TIMEOUT_S = 2
-    received: list[dict] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    Zone.objects.filter(id=zone.id).update(webhook_url=f"http://127.0.0.1:{server.server_address[1]}/")
+    Zone.objects.filter(id=zone.id).update(webhook_url=webhook.url)
     host = dns_zone.fqdn("app").rstrip(".")
     dns_zone.replace([("app", "A", 300, ["203.0.113.10"])], on=[pdns_servers[0]])
     dns_zone.replace([("app", "A", 300, ["192.0.2.9"])], on=[pdns_servers[1]])  # ns2 never got the change
     publish({host: "203.0.113.10"})
-    try:
-        services.zone_reconcile_request(actor=alice, zone_id=zone.id)
-        run_jobs()
-    finally:
-        server.shutdown()
+    services.zone_reconcile_request(actor=alice, zone_id=zone.id)
+    run_jobs()
     v = Verification.objects.get(zone=zone, kind="resolution")
     assert v.status == "failed" and v.propagation_seconds is None
     assert any(
@@ -82,7 +62,7 @@ def test_a_nameserver_out_of_step_fails_the_check_marks_zone_and_change_set_and_
     zone.refresh_from_db()
     assert zone.last_verification_ok is False
     assert ChangeSet.objects.get(zone=zone).verification_status == "failed"
-    events = [r["event"] for r in received]
+    events = [r["event"] for r in webhook.received]
     assert "verification.failed" in events and "changeset.finished" in events
 
 
