@@ -46,12 +46,23 @@ def check(current: str, target: str) -> None:
 
 
 def refusal(
-    *, kind: str, active_shift: int | None, primary_healthy: bool | None, busy_drill: int | None
+    *,
+    kind: str,
+    active_shift: int | None,
+    primary_healthy: bool | None,
+    busy_drill: int | None,
+    owned: bool = True,
 ) -> str:
-    """Why a drill may not start now ("" when it may): only on a failover name, never during a traffic shift
-    or another drill, and never during an incident (the primary really unhealthy: a drill would hide it)."""
+    """Why a drill may not start now ("" when it may): only on a failover name whose records the portal owns,
+    never during a traffic shift or another drill, and never during an incident (the primary really
+    unhealthy: a drill would hide it)."""
     if kind != "failover":
         return "A failover drill needs a failover policy (a primary and a secondary) on the name."
+    if not owned:
+        return (
+            "The name's failover records are not the portal's: a drill changes only what the portal owns "
+            "(its records and their health check)."
+        )
     if active_shift is not None:
         return f"Traffic shift #{active_shift} is under way on the name: a drill would judge its steps wrong."
     if busy_drill is not None:

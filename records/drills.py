@@ -34,6 +34,7 @@ class Failover:
     primary: tuple[str, ...] = ()
     secondary: tuple[str, ...] = ()
     health_check_id: str = ""
+    owned: bool = True  # both record sets are the portal's (their ownership record names its owner id)
 
     @property
     def kind(self) -> str:
@@ -53,6 +54,7 @@ def failover_of(zone: Zone, hostname: str) -> Failover:
                 primary=tuple(sorted({v for r in primary for v in r.values})),
                 secondary=tuple(sorted({v for r in secondary for v in r.values})),
                 health_check_id=str(primary[0].data.get("HealthCheckId") or ""),
+                owned=all(r.ownership == ZoneRecord.Ownership.OWNED for r in primary + secondary),
             )
     return Failover()
 
@@ -86,6 +88,7 @@ def refusal_now(zone: Zone, hostname: str, *, exclude: int | None = None) -> tup
     first = busy.first()
     why = drill.refusal(
         kind=target.kind,
+        owned=target.owned,
         active_shift=plan.id if plan else None,
         primary_healthy=primary_healthy(target.health_check_id),
         busy_drill=first.id if first else None,

@@ -22,9 +22,18 @@ import requests
 
 from dnsportal.errors import PortalError
 from dnsportal.models import AuditEntry
+from dnsportal.queue import enqueue
 from records import changesets, drill, drills, services
 from records.changesets import NotAllowed
-from records.models import ChangeSet, FailoverDrill, PolicyProposal, ProviderAccount, ShiftPlan, Zone
+from records.models import (
+    ChangeSet,
+    FailoverDrill,
+    PolicyProposal,
+    ProviderAccount,
+    ShiftPlan,
+    Zone,
+    ZoneRecord,
+)
 from records.providers.base import HealthCheckSpec
 from tests.fixtures.dns import new_zone_name
 from tests.fixtures.jobs import drain_queues
@@ -442,3 +451,40 @@ def test_a_primary_the_drill_could_not_restore_is_restored_by_the_next_sweep(pdn
     assert "the sweep restored the primary" in d.message
     assert requests.get(primary.url, timeout=5).status_code == 200
     assert AuditEntry.objects.filter(action="drill.primary_restored", object_id=str(d.id)).count() == 1
+
+
+def test_a_failover_name_whose_records_are_not_the_portals_is_never_drilled(
+    root, alice, route53, moto_service, settings
+):
+    """Someone else's failover pair in the zone (no ownership record of the portal's): its health check is
+    theirs too, and a drill would invert it. The drill is refused before anything is asked of Route53."""
+    zone = import_zone(root, route53, moto_service.url, "example.com")
+    check = route53.create_health_check(
+        CallerReference="theirs-1",
+        HealthCheckConfig={"Type": "HTTP", "FullyQualifiedDomainName": "p.example.com", "Port": 80},
+    )["HealthCheck"]["Id"]
+    changes = [
+        {
+            "Action": "CREATE",
+            "ResourceRecordSet": {
+                "Name": "legacy.example.com",
+                "Type": "A",
+                "SetIdentifier": ident,
+                "Failover": role,
+                "TTL": 60,
+                "ResourceRecords": [{"Value": value}],
+                **({"HealthCheckId": check} if role == "PRIMARY" else {}),
+            },
+        }
+        for ident, role, value in (("a", "PRIMARY", "192.0.2.1"), ("b", "SECONDARY", "192.0.2.2"))
+    ]
+    route53.change_resource_record_sets(HostedZoneId=zone.provider_zone_id, ChangeBatch={"Changes": changes})
+    enqueue("zone_reconcile", zone_id=zone.id)  # the portal reads the zone (and plans nothing for them)
+    drain_queues()
+    stored = ZoneRecord.objects.filter(zone=zone, name="legacy.example.com.", type="A")
+    assert sorted(r.ownership for r in stored) == ["unowned", "unowned"]
+    with pytest.raises(PortalError, match="failover records are not the portal's"):
+        drills.drill_propose(actor=alice, zone_id=zone.id, hostname="legacy.example.com")
+    assert not FailoverDrill.objects.exists()
+    config = route53.get_health_check(HealthCheckId=check)["HealthCheck"]["HealthCheckConfig"]
+    assert config.get("Inverted", False) is False

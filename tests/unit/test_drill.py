@@ -43,6 +43,7 @@ def test_a_nameserver_that_never_switches_is_named():
         ({"active_shift": 7}, "Traffic shift #7 is under way"),
         ({"busy_drill": 3}, "Failover drill #3 is under way"),
         ({"primary_healthy": False}, "The primary is unhealthy now (an incident)"),
+        ({"owned": False}, "failover records are not the portal's"),
     ],
 )
 def test_a_drill_is_refused_with_the_reason(kw, says):
