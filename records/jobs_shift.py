@@ -273,7 +273,10 @@ def _gate_split(plan: ShiftPlan, step: ShiftStep) -> dict[str, Any]:
 
 
 def _gate_probe(plan: ShiftPlan, probe: dict[str, Any]) -> dict[str, Any]:
+    """ "Probe over HTTP" through each cluster's targets: the split per cluster, no failed request, every
+    status the expected one, and (with a bound) each cluster's p95 response time within it."""
     from records.jobs_verify import hostname_probe
+    from records.probe import latency_problem
 
     request = {
         "n": int(probe.get("n", 200)),
@@ -292,11 +295,16 @@ def _gate_probe(plan: ShiftPlan, probe: dict[str, Any]) -> dict[str, Any]:
     if other:
         ok = False
         message += "; " + ", ".join(f"{c} answered {s}" for s, c in sorted(other.items())) + f", not {want}"
+    latency = counts.get("latency_ms", {})
+    if (bound := int(probe.get("max_latency_ms") or 0)) and (slow := latency_problem(latency, bound)):
+        ok = False
+        message += f"; {slow}"
     figures = {
         "verdict": v.report.get("verdict", {}),
         "statuses": counts.get("statuses", {}),
         "errors": counts.get("errors"),
         "error_samples": counts.get("error_samples", [])[:3],
+        "latency_ms": latency,
     }
     return {"gate": "probe", "ok": ok, "message": message, "figures": figures, "verification_id": v.id}
 

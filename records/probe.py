@@ -20,6 +20,7 @@ import asyncio
 import concurrent.futures
 import http.client
 import itertools
+import math
 import re
 import ssl
 import time
@@ -82,6 +83,8 @@ class ProbeCounts:
     error_samples: list[str]
     elapsed: float
     dns_errors: int = 0  # of `errors`: requests whose name did not resolve (`probe_resolving`)
+    # per marker label (and UNMATCHED), the response times in ms: {"n", "p50", "p95", "max"}
+    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def shares(self) -> dict[str, float]:
         total = sum(self.counts.values()) + self.unmatched
@@ -102,7 +105,34 @@ class ProbeCounts:
             "statuses": {str(k): v for k, v in self.statuses.items()},
             "error_samples": self.error_samples,
             "elapsed": round(self.elapsed, 6),
+            "latency_ms": self.latency_ms,
         }
+
+
+def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
+    """Response times (seconds) as ms figures: n, p50, p95 (nearest rank) and max."""
+    ms = sorted(s * 1000 for s in seconds)
+    if not ms:
+        return {"n": 0}
+
+    def rank(q: float) -> float:
+        return round(ms[max(0, math.ceil(q * len(ms)) - 1)], 1)
+
+    return {"n": len(ms), "p50": rank(0.5), "p95": rank(0.95), "max": round(ms[-1], 1)}
+
+
+def latency_problem(latency_ms: Mapping[str, Mapping[str, float]], bound_ms: float) -> str:
+    """ "" when every cluster's p95 response time is within `bound_ms`; else which are over it, slowest first:
+    "k3s-edge p95 812.0 ms; rke2-dc1 p95 640.2 ms, over the bound of 500 ms"."""
+    over = sorted(
+        ((label, f["p95"]) for label, f in latency_ms.items() if f.get("n") and f["p95"] > bound_ms),
+        key=lambda kv: -kv[1],
+    )
+    if not over:
+        return ""
+    names = {UNMATCHED: UNMATCHED_LABEL}
+    named = "; ".join(f"{names.get(label, label)} p95 {p95} ms" for label, p95 in over)
+    return f"{named}, over the bound of {bound_ms:g} ms"
 
 
 def match_marker(body: str, markers: Mapping[str, str]) -> str | None:
@@ -122,18 +152,23 @@ class _Tally:
     errors: list[str] = field(default_factory=list)
     dns_errors: int = 0
     unmatched: int = 0
+    seconds: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.counts = Counter({label: 0 for label in self.markers})
         self.per_address = {a: Counter() for a in self.addresses}
 
-    def add(self, address: str, label: str | None, status: int | None, error: str) -> None:
+    def add(
+        self, address: str, label: str | None, status: int | None, error: str, seconds: float | None = None
+    ) -> None:
         per = self.per_address.setdefault(address, Counter())
         if error:
             self.errors.append(error)
             per["error"] += 1
             return
         self.statuses[status or 0] += 1
+        if seconds is not None:
+            self.seconds.setdefault(label or UNMATCHED, []).append(seconds)
         if label is None:
             self.unmatched += 1
             per["unmatched"] += 1
@@ -156,6 +191,7 @@ class _Tally:
             error_samples=self.errors[:5],
             elapsed=time.perf_counter() - started,
             dns_errors=self.dns_errors,
+            latency_ms={label: latency_summary(times) for label, times in sorted(self.seconds.items())},
         )
 
 
@@ -212,8 +248,8 @@ class _Get:
         server_name = host_header.split(":")[0] if not host_header.startswith("[") else host_header
         return cls(host_header, path, dict(markers), scheme, port, timeout, context, server_name)
 
-    def __call__(self, address: str) -> tuple[str, str | None, int | None, str]:
-        """(address, label or None, HTTP status, error text or "")."""
+    def __call__(self, address: str) -> tuple[str, str | None, int | None, str, float | None]:
+        """(address, label or None, HTTP status, error text or "", seconds from request to whole body)."""
         host = address.strip("[]")
         conn: http.client.HTTPConnection
         if self.scheme == "https":
@@ -222,6 +258,7 @@ class _Get:
             )
         else:
             conn = http.client.HTTPConnection(host, self.port, timeout=self.timeout)
+        started = time.perf_counter()
         try:
             conn.request(
                 "GET", self.path, headers={"Host": self.host_header, "User-Agent": "dnsportal-verify"}
@@ -229,10 +266,10 @@ class _Get:
             resp = conn.getresponse()
             body = resp.read(_MAX_BODY).decode("utf-8", "replace")
         except (OSError, http.client.HTTPException) as exc:
-            return address, None, None, f"{address}: {type(exc).__name__}: {exc}"
+            return address, None, None, f"{address}: {type(exc).__name__}: {exc}", None
         finally:
             conn.close()
-        return address, match_marker(body, self.markers), resp.status, ""
+        return address, match_marker(body, self.markers), resp.status, "", time.perf_counter() - started
 
 
 # --- probes ----------------------------------------------------------------------------------------------
@@ -395,6 +432,8 @@ __all__ = [
     "UNMATCHED_LABEL",
     "ProbeCounts",
     "cluster_shares",
+    "latency_problem",
+    "latency_summary",
     "match_marker",
     "path_problem",
     "port_problem",

@@ -36,6 +36,13 @@ class ShiftForm(forms.Form):
     probe_path = forms.CharField(label="Path", required=False, initial="/")
     probe_n = forms.IntegerField(label="Requests", required=False, initial=200, min_value=10, max_value=10000)
     probe_status = forms.IntegerField(label="Expected status", required=False, initial=200)
+    probe_max_latency_ms = forms.IntegerField(
+        label="Latency bound (ms)",
+        required=False,
+        min_value=1,
+        max_value=60000,
+        help_text="Each cluster's p95 response time must stay within it. Empty: no bound.",
+    )
 
     def probe(self) -> dict[str, Any] | None:
         d = self.cleaned_data
@@ -46,6 +53,7 @@ class ShiftForm(forms.Form):
             "path": d.get("probe_path") or "/",
             "n": d.get("probe_n") or 200,
             "status": d.get("probe_status") or 200,
+            "max_latency_ms": d.get("probe_max_latency_ms") or 0,
         }
 
 

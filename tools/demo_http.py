@@ -15,7 +15,9 @@ servers' share of one interpreter (the clusters' servers are never in the prober
 
 The health switch (the portal's demo hook for failover drills): `POST /-/health` with the body `down` makes
 the server answer every GET and HEAD with 503, as a cluster whose service failed would, so PowerDNS's LUA
-`ifurlup` check on that address fails; the body `up` restores it. Each server (address) has its own switch.
+`ifurlup` check on that address fails; the body `slow 300` makes every page take 300 ms more (a slow
+cluster, for the probe's latency bound); the body `up` restores both. Each server (address) has its own
+switch.
 
 CLI: `python -m tools.demo_http 127.0.0.2=rke2-dc 127.0.0.3=k3s-edge [--port N]` serves until Ctrl-C.
 """
@@ -29,6 +31,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,7 +49,15 @@ def page(cluster: str) -> bytes:
     ).encode()
 
 
-HEALTH_PATH = "/-/health"  # POST "down" or "up": the demo hook a failover drill uses
+HEALTH_PATH = "/-/health"  # POST "down", "slow <ms>" or "up": the demo hook a failover drill uses
+
+
+def _slow(state: str) -> int | None:
+    """The milliseconds of "slow <ms>" (0 to 10000), or None for any other body."""
+    word, _, value = state.partition(" ")
+    if word != "slow" or not value.strip().isdigit() or int(value) > 10_000:
+        return None
+    return int(value)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -62,10 +73,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = min(int(self.headers.get("Content-Length") or 0), 64)
         state = self.rfile.read(length).decode(errors="replace").strip().lower()
-        if self.path.split("?")[0] != HEALTH_PATH or state not in ("up", "down"):
+        delay_ms = _slow(state)
+        if self.path.split("?")[0] != HEALTH_PATH or (state not in ("up", "down") and delay_ms is None):
             self.send_error(404 if self.path.split("?")[0] != HEALTH_PATH else 400)
             return
-        self.server.healthy = state == "up"  # type: ignore[attr-defined]
+        self.server.healthy = state != "down"  # type: ignore[attr-defined]
+        self.server.delay_s = (delay_ms or 0) / 1000  # type: ignore[attr-defined]
         reply = f"{state}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
@@ -77,6 +90,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not getattr(self.server, "healthy", True):
             self.send_error(503, "marked down through the health switch")
             return
+        if delay := getattr(self.server, "delay_s", 0.0):
+            time.sleep(delay)  # a slow cluster: each page takes this long
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(self.body)))
@@ -95,6 +110,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 512
     daemon_threads = True
     healthy = True  # the health switch (HEALTH_PATH)
+    delay_s = 0.0  # "slow <ms>" through the same switch
 
 
 class _Server6(_Server):

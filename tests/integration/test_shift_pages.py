@@ -56,13 +56,33 @@ def test_the_hostname_page_offers_a_shift_and_the_form_suggests_four_steps(zone,
 def test_a_plan_is_saved_reviewed_by_a_second_person_and_run_by_its_buttons(zone, client, alice, bob, carol):
     client.force_login(alice)
     response = client.post(
-        NEW, {"steps": "10/90, 25/75, 50/50, 100/0", "hold_seconds": "60", "on_failure": "rollback"}
+        NEW,
+        {
+            "steps": "10/90, 25/75, 50/50, 100/0",
+            "hold_seconds": "60",
+            "on_failure": "rollback",
+            "probe_port": "8080",
+            "probe_path": "/healthz",
+            "probe_n": "100",
+            "probe_status": "200",
+            "probe_max_latency_ms": "300",
+        },
     )
     assert response.status_code == 302
     plan = ShiftPlan.objects.get()
     assert response["Location"] == f"/shifts/{plan.id}/"
     assert [s.split for s in plan.steps.all()][-1] == {"k3s-edge": 100, "rke2-dc1": 0}
+    assert plan.gates["probe"] == {
+        "port": 8080,
+        "path": "/healthz",
+        "n": 100,
+        "status": 200,
+        "max_latency_ms": 300,
+    }
     page = _text(client.get(f"/shifts/{plan.id}/").content.decode())
+    assert (
+        "HTTP probe on port 8080 /healthz (100 requests, status 200, p95 within 300 ms per cluster)" in page
+    )
     assert "Pending review" in page and "You planned this shift, so a second person must approve it." in page
     assert "0/100 → 10/90 → 25/75 → 50/50 → 100/0" in page
     # the author cannot approve; a viewer may not

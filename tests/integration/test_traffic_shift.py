@@ -211,6 +211,30 @@ def test_a_failed_gate_with_pause_holds_the_step_tells_the_webhook_and_resume_go
     assert weights(shift_scene) == {"k3s-edge": 90, "rke2-dc1": 10}
 
 
+def test_a_cluster_slower_than_the_probes_latency_bound_fails_its_gate_with_the_figures(
+    shift_scene, alice, bob
+):
+    import requests
+
+    pages = shift_scene["pages"]
+    probe = {"n": 100, "port": pages["rke2-dc1"].port, "max_latency_ms": 250}
+    plan = plan_of(shift_scene, alice, bob, "30/70, 60/40", probe=probe)
+    plan = run(shift_scene, plan.id, until=lambda p: p.steps.filter(index=1, phase=shift.PASSED).exists())
+    # k3s-edge turns slow: each of its pages now takes 400 ms
+    assert requests.post(pages["k3s-edge"].url + "-/health", data="slow 400", timeout=5).ok
+    plan = run(shift_scene, plan.id)
+    assert plan.status == ShiftPlan.Status.ROLLED_BACK
+    assert "Step 2 (60/40): probe gate failed" in plan.message
+    assert re.search(r"k3s-edge p95 4\d\d\.\d ms, over the bound of 250 ms", plan.message), plan.message
+    assert "rke2-dc1 p95" not in plan.message  # the fast cluster is not named
+    step1, step2 = plan.steps.get(index=1), plan.steps.get(index=2)
+    probe1 = next(g for g in step1.gate_results if g["gate"] == "probe")
+    probe2 = next(g for g in step2.gate_results if g["gate"] == "probe")
+    assert probe1["ok"] and probe1["figures"]["latency_ms"]["k3s-edge"]["p95"] < 250
+    assert not probe2["ok"] and probe2["figures"]["latency_ms"]["k3s-edge"]["p95"] >= 400
+    assert weights(shift_scene) == {"k3s-edge": 30, "rke2-dc1": 70}
+
+
 def test_a_runner_killed_between_write_back_and_apply_resumes_without_doing_either_twice(
     shift_scene, alice, bob
 ):

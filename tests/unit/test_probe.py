@@ -11,6 +11,8 @@ from records.probe import (
     UNMATCHED_LABEL,
     ProbeCounts,
     cluster_shares,
+    latency_problem,
+    latency_summary,
     match_marker,
     path_problem,
     port_problem,
@@ -134,3 +136,23 @@ def test_ports_and_paths() -> None:
     assert path_problem("/") == path_problem("/healthz?probe=1") == ""
     for bad in ("", "healthz", "/a b", "/caf\u00e9", "/a\r\nHost: evil", "/" + "a" * 2000):
         assert path_problem(bad).startswith("path must start with /"), bad
+
+
+def test_latency_figures_are_nearest_rank_percentiles_in_ms() -> None:
+    seconds = [i / 1000 for i in range(1, 101)]  # 1 ms .. 100 ms
+    assert latency_summary(seconds) == {"n": 100, "p50": 50.0, "p95": 95.0, "max": 100.0}
+    assert latency_summary([0.2]) == {"n": 1, "p50": 200.0, "p95": 200.0, "max": 200.0}
+    assert latency_summary([]) == {"n": 0}
+
+
+def test_a_latency_bound_names_each_cluster_over_it_slowest_first() -> None:
+    figures = {
+        "rke2-dc1": {"n": 100, "p50": 80.0, "p95": 640.2, "max": 900.0},
+        "k3s-edge": {"n": 100, "p50": 90.0, "p95": 812.0, "max": 1200.0},
+        "eks-us-east-1": {"n": 100, "p50": 20.0, "p95": 40.0, "max": 60.0},
+        UNMATCHED: {"n": 0},
+    }
+    assert latency_problem(figures, 500) == (
+        "k3s-edge p95 812.0 ms; rke2-dc1 p95 640.2 ms, over the bound of 500 ms"
+    )
+    assert latency_problem(figures, 1000) == ""
