@@ -553,20 +553,21 @@ def account_import_zones(*, account_id: int, domain_filter: list | None = None) 
 
 
 def on_endpoints_changed(sender, *, cluster_id: int, names: frozenset[str], **kwargs) -> None:
-    """Discovery changed these names: reconcile the zones holding them, once per debounce window."""
+    """Discovery changed these names: reconcile the zones holding them, at once in a quiet zone, then once
+    at the end of the debounce window for whatever came in during it (records/debounce.py)."""
     from django.conf import settings
 
+    from records import debounce
+
     redis = rq_connection()
-    window_ms = settings.RECONCILE_DEBOUNCE_MS
     for zone in services.zones_for_names(names):
-        # The first change of a window queues the reconcile, which waits for the window's end; the other
-        # changes of the window ride along.
-        if window_ms == 0 or redis.set(f"dnsportal:reconcile-debounce:{zone.id}", 1, nx=True, px=window_ms):
+        decision = debounce.decide(redis, zone.id, settings.RECONCILE_DEBOUNCE_MS)
+        if decision.enqueue:
             enqueue(
                 "zone_reconcile",
                 zone_id=zone.id,
                 cause=ChangeSet.Cause.DISCOVERY,
-                not_before=time.time() + window_ms / 1000,
+                not_before=time.time() + decision.delay_s if decision.delay_s else None,
             )
 
 

@@ -1,0 +1,70 @@
+"""When discovery's events reconcile a zone: at once in a quiet zone, then at most once per window.
+
+A leading edge and a trailing window, per zone, decided in Redis by one Lua script, so any number of watch
+processes and workers agree:
+
+- the first event in a quiet zone reconciles it at once and opens a window of `window_ms`;
+- the first event during an open window schedules one reconcile for the window's end (the trailing edge);
+  later events of that window ride along with it (the reconcile reads the endpoints when it runs);
+- a trailing reconcile opens the next window: a steady stream of events gives one reconcile per window;
+- a window in which nothing came in ends without a reconcile, and the zone is quiet again.
+
+The script reads Redis's own clock (`TIME`), so processes whose clocks disagree share one window, and returns
+the delay rather than a time of day for the same reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+KEY_PREFIX = "dnsportal:reconcile-debounce:"
+
+# KEYS[1] = the zone's window (its value: the window's end, ms of Redis's clock; gone when the zone is quiet)
+# KEYS[2] = set while a trailing reconcile is scheduled for the window's end
+# ARGV[1] = window (ms). Returns {kind, delay ms}: 1 = now (leading), 2 = at the window's end (trailing),
+# 0 = the trailing reconcile already scheduled covers this event.
+_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local ends = tonumber(redis.call('GET', KEYS[1]))
+if ends == nil or ends <= now then
+  redis.call('SET', KEYS[1], now + window, 'PX', window)
+  return {1, 0}
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return {0, ends - now}
+end
+redis.call('SET', KEYS[2], 1, 'PX', ends - now)
+redis.call('SET', KEYS[1], ends + window, 'PX', ends + window - now)
+return {2, ends - now}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one discovery event does to a zone's reconciles."""
+
+    enqueue: bool  # whether this event queues a reconcile (otherwise one already queued covers it)
+    delay_s: float  # when that reconcile plans: 0 now (leading edge), else the window's end (trailing)
+
+    @property
+    def leading(self) -> bool:
+        return self.enqueue and self.delay_s == 0
+
+
+NOW = Decision(enqueue=True, delay_s=0.0)
+
+
+def decide(redis: Any, zone_id: int, window_ms: int) -> Decision:
+    """The decision for one event in zone `zone_id` (see the module docstring); a window of 0 reconciles
+    every event at once."""
+    if window_ms <= 0:
+        return NOW
+    key = f"{KEY_PREFIX}{zone_id}"
+    kind, delay_ms = redis.eval(_LUA, 2, key, f"{key}:trailing", int(window_ms))
+    kind, delay_ms = int(kind), int(delay_ms)
+    if kind == 1:
+        return NOW
+    return Decision(enqueue=kind == 2, delay_s=delay_ms / 1000)
