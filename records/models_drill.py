@@ -7,15 +7,14 @@ Imported by records.models, so Django registers them with the records app.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
 from records import drill
+from records.models_review import Reviewed
 
 
-class FailoverDrill(models.Model):
+class FailoverDrill(Reviewed):
     class Status(models.TextChoices):
         PENDING = drill.PENDING, "Pending review"
         APPROVED = drill.APPROVED, "Approved"
@@ -42,15 +41,6 @@ class FailoverDrill(models.Model):
     health_check_id = models.CharField(max_length=300, blank=True, help_text="The primary's health check.")
     fail_url = models.CharField(max_length=500, blank=True)
     restore_url = models.CharField(max_length=500, blank=True)
-    proposed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approved_at = models.DateTimeField(null=True, blank=True)
-    review_comment = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(
         null=True, blank=True, help_text="When the primary was marked unhealthy."

@@ -6,15 +6,14 @@ Imported by records.models, so Django registers them with the records app.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
 from records import shift
+from records.models_review import Reviewed
 
 
-class ShiftPlan(models.Model):
+class ShiftPlan(Reviewed):
     class Status(models.TextChoices):
         PENDING = shift.PENDING, "Pending review"
         APPROVED = shift.APPROVED, "Approved"
@@ -45,15 +44,6 @@ class ShiftPlan(models.Model):
     on_failure = models.CharField(max_length=10, choices=OnFailure.choices, default=OnFailure.ROLLBACK)
     # {"probe": {"n", "port", "path", "status"}} or {}: the HTTP probe gate, where configured.
     gates = models.JSONField(default=dict, blank=True)
-    proposed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approved_at = models.DateTimeField(null=True, blank=True)
-    review_comment = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     message = models.TextField(blank=True, help_text="What happened last: a failed gate with its figures.")

@@ -6,14 +6,13 @@ Imported by records.models, so Django registers them with the records app.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
 from records import lifecycle
+from records.models_review import Reviewed
 
 
-class PolicyProposal(models.Model):
+class PolicyProposal(Reviewed):
     class Status(models.TextChoices):
         PENDING = lifecycle.PENDING, "Pending review"
         APPROVED = lifecycle.APPROVED, "Approved"
@@ -41,15 +40,6 @@ class PolicyProposal(models.Model):
     # set that follows: the same change is applied without a second approval).
     predicted = models.JSONField(default=dict, blank=True)
     warnings = models.JSONField(default=list, blank=True)
-    proposed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approved_at = models.DateTimeField(null=True, blank=True)
-    review_comment = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     writing_since = models.DateTimeField(
         null=True, blank=True, help_text="When the running write-back pass claimed it (its lease starts)."

@@ -17,6 +17,7 @@ from dnsportal.roles import APPROVE, OPERATE, VIEW, has_role_perm, role_required
 from records import drill, drills, services
 from records.models import FailoverDrill, Zone
 from records.selectors_timeline import drill_chart_of as chart_of
+from records.views_review import ReviewedPage
 
 
 class DrillForm(forms.Form):
@@ -110,24 +111,21 @@ def _context(request: HttpRequest, d: FailoverDrill, error: str = "") -> dict[st
 @role_required(VIEW)
 def drill_detail(request: HttpRequest, drill_id: int) -> HttpResponse:
     """The drill; htmx (the page polling while it runs) gets the live part only."""
-    ctx = _context(request, _drill(drill_id))
-    if request.htmx:
-        return render(request, "records/partials/drill_live.html", ctx)
-    return render(request, "records/drill_detail.html", ctx)
+    return PAGE.show(request, drill_id)
+
+
+PAGE = ReviewedPage(
+    page="records/drill_detail.html",
+    live="records/partials/drill_live.html",
+    load=_drill,
+    context=_context,
+    url="records:drill-detail",
+    kwarg="drill_id",
+)
 
 
 def _act(request: HttpRequest, drill_id: int, action, done: str) -> HttpResponse:
-    """One service; a refusal (its sentence) re-renders the drill with status 422."""
-    _drill(drill_id)
-    try:
-        action()
-    except PortalError as exc:
-        template = "records/partials/drill_live.html" if request.htmx else "records/drill_detail.html"
-        return render(request, template, _context(request, _drill(drill_id), str(exc)), status=422)
-    if request.htmx:
-        return render(request, "records/partials/drill_live.html", _context(request, _drill(drill_id)))
-    messages.success(request, done)
-    return redirect("records:drill-detail", drill_id=drill_id)
+    return PAGE.act(request, drill_id, action, done)
 
 
 @require_POST

@@ -16,6 +16,7 @@ from dnsportal.roles import APPROVE, OPERATE, VIEW, has_role_perm, role_required
 from records import services, shift, shifts
 from records.models import ShiftPlan, Zone
 from records.traffic import WEIGHTED
+from records.views_review import ReviewedPage
 
 
 class ShiftForm(forms.Form):
@@ -162,24 +163,21 @@ def _context(request: HttpRequest, plan: ShiftPlan, error: str = "") -> dict[str
 @role_required(VIEW)
 def shift_detail(request: HttpRequest, plan_id: int) -> HttpResponse:
     """The plan and its steps; htmx (the page polling while it runs) gets the live part only."""
-    ctx = _context(request, _plan(plan_id))
-    if request.htmx:
-        return render(request, "records/partials/shift_live.html", ctx)
-    return render(request, "records/shift_detail.html", ctx)
+    return PAGE.show(request, plan_id)
+
+
+PAGE = ReviewedPage(
+    page="records/shift_detail.html",
+    live="records/partials/shift_live.html",
+    load=_plan,
+    context=_context,
+    url="records:shift-detail",
+    kwarg="plan_id",
+)
 
 
 def _act(request: HttpRequest, plan_id: int, action, done: str) -> HttpResponse:
-    """One service; a refusal (its sentence) re-renders the plan with status 422."""
-    _plan(plan_id)
-    try:
-        action()
-    except PortalError as exc:
-        template = "records/partials/shift_live.html" if request.htmx else "records/shift_detail.html"
-        return render(request, template, _context(request, _plan(plan_id), str(exc)), status=422)
-    if request.htmx:
-        return render(request, "records/partials/shift_live.html", _context(request, _plan(plan_id)))
-    messages.success(request, done)
-    return redirect("records:shift-detail", plan_id=plan_id)
+    return PAGE.act(request, plan_id, action, done)
 
 
 @require_POST

@@ -35,6 +35,7 @@ from records.traffic import (
     TrafficPolicy,
     percentages,
 )
+from records.views_review import ReviewedPage
 
 PATCH_SALT = "records.policy-patch"
 # The weight presets each cluster offers: (preset, button text, accessible name before the cluster's name).
@@ -370,27 +371,21 @@ def _proposal(proposal_id: int) -> PolicyProposal:
 @role_required(VIEW)
 def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
     """The proposal; htmx (the page polling while it is written) gets the live part only."""
-    ctx = _proposal_context(request, _proposal(proposal_id))
-    if request.htmx:
-        return render(request, "records/partials/proposal_live.html", ctx)
-    return render(request, "records/proposal_detail.html", ctx)
+    return PAGE.show(request, proposal_id)
+
+
+PAGE = ReviewedPage(
+    page="records/proposal_detail.html",
+    live="records/partials/proposal_live.html",
+    load=_proposal,
+    context=_proposal_context,
+    url="records:proposal-detail",
+    kwarg="proposal_id",
+)
 
 
 def _act(request: HttpRequest, proposal_id: int, action, done: str) -> HttpResponse:
-    """Run one service; a refusal (its sentence) re-renders the proposal with status 422."""
-    _proposal(proposal_id)  # 404 before anything else
-    try:
-        action()
-    except PortalError as exc:
-        ctx = _proposal_context(request, _proposal(proposal_id), str(exc))
-        template = "records/partials/proposal_live.html" if request.htmx else "records/proposal_detail.html"
-        return render(request, template, ctx, status=422)
-    if request.htmx:
-        return render(
-            request, "records/partials/proposal_live.html", _proposal_context(request, _proposal(proposal_id))
-        )
-    messages.success(request, done)
-    return redirect("records:proposal-detail", proposal_id=proposal_id)
+    return PAGE.act(request, proposal_id, action, done)
 
 
 @require_POST

@@ -36,6 +36,23 @@ def demo_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     yield from running_sandbox(tmp_path_factory.mktemp("demo-sandbox"), list(DEMO_CLUSTER_NAMES), 180.0)
 
 
+def register_demo(server, demo_sandbox: Sandbox, run_jobs) -> None:
+    """make up's order: the zones first (dc.internal in the demo's PowerDNS `server`), then the clusters,
+    checked and resynced (what the watch process does in make up)."""
+    call_command(
+        "register_demo_pdns",
+        f"http://127.0.0.1:{server.api_port}",
+        "--dns",
+        f"127.0.0.1:{server.dns_port}",
+        stdout=io.StringIO(),
+    )
+    call_command("register_demo_clusters", str(demo_sandbox.state_file), stdout=io.StringIO())
+    run_jobs()
+    for row in ClusterRow.objects.all():
+        enqueue("cluster_resync", cluster_id=row.id)
+    run_jobs()
+
+
 def test_the_cluster_check_tells_the_demo_clusters_distributions_apart(
     demo_sandbox, settings, tmp_path, run_jobs
 ):
@@ -121,21 +138,9 @@ def test_the_on_prem_clusters_publish_app_dc_internal_as_one_round_robin_record_
         assert annotations["external-dns.alpha.kubernetes.io/ttl"] == "60"
         assert [i.ip for i in svc.status.load_balancer.ingress] == [spec.internal_lb_ip]
 
-    # make up's order: the zones first (dc.internal in the demo's PowerDNS), then the clusters.
     server, _created = start_demo_pdns(settings.DATA_DIR)
     try:
-        call_command(
-            "register_demo_pdns",
-            f"http://127.0.0.1:{server.api_port}",
-            "--dns",
-            f"127.0.0.1:{server.dns_port}",
-            stdout=io.StringIO(),
-        )
-        call_command("register_demo_clusters", str(demo_sandbox.state_file), stdout=io.StringIO())
-        run_jobs()
-        for row in ClusterRow.objects.all():
-            enqueue("cluster_resync", cluster_id=row.id)  # what the watch process does in make up
-        run_jobs()
+        register_demo(server, demo_sandbox, run_jobs)
         published = Endpoint.objects.filter(dns_name=INTERNAL_HOSTNAME)
         assert sorted((e.cluster.name, tuple(e.targets)) for e in published) == [
             ("k3s-edge", ("127.0.0.3",)),
@@ -203,19 +208,8 @@ def test_a_traffic_shift_moves_app_dc_internal_between_the_on_prem_clusters(
     server, _created = start_demo_pdns(settings.DATA_DIR)
     pages = start_page_servers({"127.0.0.2": "rke2-dc1", "127.0.0.3": "k3s-edge"})
     try:
-        call_command(
-            "register_demo_pdns",
-            f"http://127.0.0.1:{server.api_port}",
-            "--dns",
-            f"127.0.0.1:{server.dns_port}",
-            stdout=io.StringIO(),
-        )
-        call_command("register_demo_clusters", str(demo_sandbox.state_file), stdout=io.StringIO())
-        run_jobs()
+        register_demo(server, demo_sandbox, run_jobs)
         on_prem = {n: ClusterRow.objects.get(name=n) for n in ("rke2-dc1", "k3s-edge")}
-        for row in on_prem.values():
-            enqueue("cluster_resync", cluster_id=row.id)
-        run_jobs()
         zone = Zone.objects.get(name="dc.internal.", account__name="demo-powerdns")
         for cs in ChangeSet.objects.filter(zone=zone, status=ChangeSet.Status.PENDING):
             changesets.changeset_approve(changeset_id=cs.id, approver=bob)

@@ -29,7 +29,6 @@ from records.models import (
     ChangeSet,
     FailoverDrill,
     PolicyProposal,
-    ProviderAccount,
     ShiftPlan,
     Zone,
     ZoneRecord,
@@ -37,7 +36,7 @@ from records.models import (
 from records.providers.base import HealthCheckSpec
 from tests.fixtures.dns import new_zone_name
 from tests.fixtures.jobs import drain_queues
-from tests.fixtures.zones import import_zone, publish
+from tests.fixtures.zones import import_pdns_zone, import_zone, publish
 from tools.demo_http import start_page_servers
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -100,28 +99,7 @@ def pdns_drill(root, alice, bob, client, pdns, pages, settings):
     settings.RECONCILE_DEBOUNCE_MS = 0
     settings.DRILL_TIMEOUT_S = 30
     zone_name = new_zone_name()
-    pdns.create_zone(zone_name)
-    client.force_login(root)
-    response = client.post(
-        "/accounts/add/",
-        {
-            "name": "pdns-drill",
-            "kind": "powerdns",
-            "endpoint_url": f"http://127.0.0.1:{pdns.api_port}",
-            "secret": pdns.api_key,
-            "server_id": "localhost",
-            "dns_servers": f"127.0.0.1:{pdns.dns_port}",
-            "rate": "50",
-            "burst": "50",
-        },
-    )
-    assert response.status_code == 302, response.content.decode()[:2000]
-    account = ProviderAccount.objects.get(name="pdns-drill")
-    drain_queues()
-    client.post(f"/accounts/{account.id}/import/", {"domain_filter": zone_name})
-    drain_queues()
-    zone = Zone.objects.get(account=account, name=zone_name)
-    Zone.objects.filter(id=zone.id).update(private=True)  # loopback addresses are this zone's business
+    zone = import_pdns_zone(client, root, pdns, zone_name, "pdns-drill")
     host = f"shop.{zone_name}".rstrip(".")
     port = pages["eks-primary"].port
     publish_failover(host, f"http://{host}:{port}/")
