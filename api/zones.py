@@ -92,6 +92,10 @@ class ZoneSerializer(serializers.ModelSerializer):
             "txt_prefix",
             "txt_suffix",
             "drift_interval",
+            "full_read_interval",
+            "drift_check_summary",
+            "drift_found_at",
+            "drift_found",
             "approval_mode",
             "webhook_url",
             "nameserver_override",
@@ -113,6 +117,7 @@ class ZoneUpdateSerializer(serializers.Serializer):
     txt_prefix = serializers.CharField(required=False, allow_blank=True, max_length=63)
     txt_suffix = serializers.CharField(required=False, allow_blank=True, max_length=63)
     drift_interval = serializers.IntegerField(required=False, min_value=0, max_value=2147483647)
+    full_read_interval = serializers.IntegerField(required=False, min_value=0, max_value=2147483647)
     approval_mode = serializers.ChoiceField(choices=Zone.Approval.choices, required=False)
     webhook_url = serializers.CharField(required=False, allow_blank=True, max_length=200)
     nameserver_override = serializers.CharField(required=False, allow_blank=True)

@@ -135,6 +135,7 @@ class ZoneForm(forms.ModelForm):
             "txt_prefix",
             "txt_suffix",
             "drift_interval",
+            "full_read_interval",
             "approval_mode",
             "webhook_url",
             "nameserver_override",
@@ -178,5 +179,11 @@ class ZoneForm(forms.ModelForm):
         if data.get("txt_prefix") and data.get("txt_suffix"):
             raise forms.ValidationError(
                 "Set a TXT prefix or a TXT suffix, not both (as ExternalDNS requires)."
+            )
+        drift, full = data.get("drift_interval"), data.get("full_read_interval")
+        if drift and full is not None and full < drift:
+            self.add_error(
+                "full_read_interval",
+                f"A full read is also a drift check: make it at least the drift interval ({drift} s).",
             )
         return data

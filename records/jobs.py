@@ -188,10 +188,11 @@ def _reconcile(
     full_read: bool,
     adopt: list,
     stored: StoredState | None = None,
-) -> None:
+) -> ChangeSet | None:
     now = timezone.now()
+    # Between full reads the drift check (records.jobs_drift) keeps the stored state honest from DNS answers.
     drift_due = (
-        zone.state_read_at is None or zone.state_read_at + timedelta(seconds=zone.drift_interval) <= now
+        zone.state_read_at is None or zone.state_read_at + timedelta(seconds=zone.full_read_interval) <= now
     )
     try:
         if full_read or drift_due or not zone.state_valid:
@@ -242,6 +243,7 @@ def _reconcile(
         plan.fingerprint()[:12],
         cs.id if cs else "-",
     )
+    return cs
 
 
 @register_job(queue="dns")
@@ -509,23 +511,6 @@ periodic("changesets_resume", every=60)
 
 
 @register_job(queue="dns")
-def zones_drift_check() -> None:
-    """Read each zone again when its drift interval is up; a change made behind the portal's back to a record
-    it owns then shows up as a change set that restores it."""
-    now = timezone.now()
-    for zone in Zone.objects.filter(enabled=True):
-        due = (
-            zone.last_drift_check_at is None
-            or zone.last_drift_check_at + timedelta(seconds=zone.drift_interval) <= now
-        )
-        if due:
-            enqueue("zone_reconcile", zone_id=zone.id, cause=ChangeSet.Cause.DRIFT, full_read=True)
-
-
-periodic("zones_drift_check", every=60)
-
-
-@register_job(queue="dns")
 def account_check(*, account_id: int) -> None:
     account = ProviderAccount.objects.get(id=account_id)
     try:
@@ -571,5 +556,5 @@ def on_endpoints_changed(sender, *, cluster_id: int, names: frozenset[str], **kw
             )
 
 
-# Jobs of verification and of traffic policies on the DNS side register with these modules.
-from records import jobs_drill, jobs_shift, jobs_traffic, jobs_verify  # noqa: E402, F401
+# Jobs of drift checks, verification and traffic policies on the DNS side register with these modules.
+from records import jobs_drift, jobs_drill, jobs_shift, jobs_traffic, jobs_verify  # noqa: E402, F401

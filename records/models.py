@@ -220,7 +220,16 @@ class Zone(SnapshotColumns):
     policy = models.CharField(max_length=12, choices=Policy.choices, default=Policy.SYNC)
     txt_prefix = models.CharField(max_length=63, blank=True, default="_dnsportal-%{record_type}.")
     txt_suffix = models.CharField(max_length=63, blank=True)
-    drift_interval = models.PositiveIntegerField(default=600, help_text="Seconds between full re-reads.")
+    drift_interval = models.PositiveIntegerField(
+        default=600,
+        help_text="Seconds between drift checks: the nameservers asked for the owned records, and the record "
+        "count (one API call).",
+    )
+    full_read_interval = models.PositiveIntegerField(
+        default=3600,
+        help_text="Seconds between full reads of the zone through the API (the safety net for what DNS "
+        "answers cannot show: weighted, latency and geo records).",
+    )
 
     class Approval(models.TextChoices):
         ALL = "all", "Every change set needs a second person"
@@ -263,6 +272,11 @@ class Zone(SnapshotColumns):
         "dnsportal.JobRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     last_drift_check_at = models.DateTimeField(null=True, blank=True)
+    # What the last drift check found and how (DNS answers, record count, full read), and the last drift
+    # found: the zone page says what was found how, and when.
+    drift_check_summary = models.TextField(blank=True)
+    drift_found_at = models.DateTimeField(null=True, blank=True)
+    drift_found = models.TextField(blank=True)
     ownership_counts = models.JSONField(default=dict, blank=True)
     # The desired endpoints the last applied change set came from: lets the next plan say "source deleted in
     # k3s-edge" and tell drift (the zone moved) from a change in the clusters.
@@ -299,6 +313,7 @@ class Zone(SnapshotColumns):
             "txt_prefix": self.txt_prefix,
             "txt_suffix": self.txt_suffix,
             "drift_interval": self.drift_interval,
+            "full_read_interval": self.full_read_interval,
             "approval_mode": self.approval_mode,
             "webhook_url": self.webhook_url,
             "enabled": self.enabled,

@@ -15,9 +15,10 @@ from dnsportal.errors import PortalError
 from records.models import Zone, ZoneRecord
 
 
-def zone_nameservers(zone: Zone) -> list[Any]:
+def zone_nameservers(zone: Zone, *, delegation: Iterable[str] | None = None) -> list[Any]:
     """Where to ask: the zone's override (host:port, for on-prem servers and tests) or the provider's
-    delegation set (Route53's four awsdns servers), resolved to addresses."""
+    delegation set (Route53's four awsdns servers), resolved to addresses. `delegation`: the provider's
+    nameservers when the caller has them already (the drift check's GetHostedZone), saving the call."""
     from records.verify import resolve_nameservers
 
     if zone.nameserver_override.strip():
@@ -29,6 +30,8 @@ def zone_nameservers(zone: Zone) -> list[Any]:
             f"{zone} is served through {zone.account.endpoint_url}, whose nameservers cannot be asked: "
             "set the zone's nameserver override (host:port) to verify it."
         )
+    elif delegation is not None:
+        entries = list(delegation)
     else:
         from records.services import provider_for
 

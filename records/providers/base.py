@@ -47,6 +47,15 @@ class ZoneInfo:
 
 
 @dataclass(frozen=True)
+class ZoneSummary:
+    """What one cheap call tells about a zone: its record set count (None: the provider does not say) and
+    its authoritative nameservers (Route53: one GetHostedZone gives both)."""
+
+    record_count: int | None
+    nameservers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ChangeGroupInput:
     """One unit that must be applied whole: a record change and its ownership TXT change(s).
 
@@ -334,6 +343,11 @@ class Provider(ABC):
     @abstractmethod
     def nameservers(self, zone_id: str) -> list[str]:
         """The zone's authoritative nameservers (Route53: its delegation set)."""
+
+    def zone_summary(self, zone_id: str) -> ZoneSummary:
+        """The zone's record set count and nameservers in one cheap call, for the drift check between full
+        reads; a provider without a cheap count says None (its drift check then relies on DNS answers)."""
+        return ZoneSummary(None, tuple(self.nameservers(zone_id)))
 
     # --- health checks, owned like records: only those tagged with the caller's owner id are touched ------
 

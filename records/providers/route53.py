@@ -37,7 +37,14 @@ from botocore.session import get_session
 
 from dnsportal import metrics
 from records.plan import ACTION_DELETE, Change
-from records.providers.base import ApplyResult, ChangeGroupInput, Provider, ProviderError, ZoneInfo
+from records.providers.base import (
+    ApplyResult,
+    ChangeGroupInput,
+    Provider,
+    ProviderError,
+    ZoneInfo,
+    ZoneSummary,
+)
 from records.providers.batching import (
     LIST_PAGE_SIZE,
     Batch,
@@ -483,6 +490,15 @@ class Route53Provider(Route53HealthChecks, Provider):
         zid = _bare_zone_id(zone_id)
         resp = self._call(GET_HOSTED_ZONE, zid, Id=zid)
         return [str(ns) for ns in (resp.get("DelegationSet") or {}).get("NameServers", [])]
+
+    def zone_summary(self, zone_id: str) -> ZoneSummary:
+        """One GetHostedZone: the zone's ResourceRecordSetCount (SOA and NS included, as a full read lists
+        them) and its delegation set."""
+        zid = _bare_zone_id(zone_id)
+        resp = self._call(GET_HOSTED_ZONE, zid, Id=zid)
+        count = (resp.get("HostedZone") or {}).get("ResourceRecordSetCount")
+        names = tuple(str(ns) for ns in (resp.get("DelegationSet") or {}).get("NameServers", []))
+        return ZoneSummary(int(count) if count is not None else None, names)
 
     # --- reading back what is in effect -----------------------------------------------------------------
 

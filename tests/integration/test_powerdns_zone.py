@@ -178,6 +178,7 @@ def test_a_powerdns_zone_is_marked_internal_in_its_settings(
         "policy": zone.policy,
         "txt_prefix": zone.txt_prefix,
         "drift_interval": zone.drift_interval,
+        "full_read_interval": zone.full_read_interval,
         "approval_mode": zone.approval_mode,
         "verify_interval": zone.verify_interval,
         "enabled": "on",

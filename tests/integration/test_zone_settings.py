@@ -24,6 +24,7 @@ def _settings(zone: Zone, **changes: object) -> dict[str, object]:
         "txt_prefix": zone.txt_prefix,
         "txt_suffix": zone.txt_suffix,
         "drift_interval": zone.drift_interval,
+        "full_read_interval": zone.full_read_interval,
         "approval_mode": zone.approval_mode,
         "webhook_url": zone.webhook_url,
         "nameserver_override": zone.nameserver_override,
