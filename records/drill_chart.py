@@ -8,7 +8,7 @@ and a `<desc>` stating when each nameserver changed sides, so a screen reader an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from xml.sax.saxutils import escape
 
 from records.drill import NO_ANSWER, OTHER_ANSWER, PRIMARY_ANSWER, SECONDARY_ANSWER
@@ -41,6 +41,8 @@ def drill_svg(
     def x(t: float) -> float:
         return round(LEFT + plot_w * max(0.0, t) / span, 1)
 
+    labels = _place_labels(marks, x)
+    height += 10 * max((row for *_, row, _end in labels), default=0)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
         f'class="drill-chart" aria-labelledby="drill-title drill-desc">',
@@ -65,17 +67,21 @@ def drill_svg(
         mine = [(t, side) for t, name, side in points if name == ns]
         for i, (t, side) in enumerate(mine):
             t_next = mine[i + 1][0] if i + 1 < len(mine) else max(t, span)
-            w = max(x(t_next) - x(t), 1.0)
+            # the last sample gets a sliver of its own, or the answer the drill ended on would not show
+            w = max(x(t_next) - x(t), 1.0) if i + 1 < len(mine) else max(x(t_next) - x(t), 8.0)
             parts.append(
                 f'<rect x="{x(t)}" y="{y + 3}" width="{round(w, 1)}" height="{LANE - 6}" '
                 f'fill="{SIDE_COLOURS.get(side, "#999999")}"><title>{escape(f"{ns}: {side} at {t:.1f} s")}'
                 "</title></rect>"
             )
     bottom = TOP + LANE * max(len(lanes), 1)
-    for t, label in marks:
+    for t, label, x0, x1, row, anchor_end in labels:
+        anchor = ' text-anchor="end"' if anchor_end else ""
         parts.append(
-            f'<line x1="{x(t)}" x2="{x(t)}" y1="{TOP}" y2="{bottom}" stroke="#333" stroke-dasharray="3 2"/>'
-            f'<text x="{x(t) + 2}" y="{bottom + 12}" font-size="9">{escape(label)}</text>'
+            f'<line x1="{x(t)}" x2="{x(t)}" y1="{TOP}" y2="{bottom + 10 * row}" stroke="#333" '
+            'stroke-dasharray="3 2"/>'
+            f'<text x="{x1 if anchor_end else x0}" y="{bottom + 12 + 10 * row}" font-size="9"{anchor}>'
+            f"{escape(label)}</text>"
         )
     parts.append(
         f'<text x="{LEFT}" y="{height - 6}" font-size="10">0 s</text>'
@@ -90,6 +96,24 @@ def drill_svg(
         legend_x += 80
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _place_labels(
+    marks: Sequence[tuple[float, str]], x: Callable[[float], float]
+) -> list[tuple[float, str, float, float, int, bool]]:
+    """(t, label, from x, to x, row, anchored at its end) per mark: a label starts at its line (or ends there
+    near the right edge) and drops a row when it would overlap one already placed, so marks a few tenths of
+    a second apart stay readable."""
+    placed: list[tuple[float, str, float, float, int, bool]] = []
+    for t, label in sorted(marks):
+        width = 5.0 * len(label)
+        anchor_end = x(t) + 2 + width > WIDTH - 2
+        x0, x1 = (x(t) - 2 - width, x(t) - 2) if anchor_end else (x(t) + 2, x(t) + 2 + width)
+        row = 0
+        while any(r == row and a < x1 and x0 < b for _t, _l, a, b, r, _e in placed):
+            row += 1
+        placed.append((t, label, x0, x1, row, anchor_end))
+    return placed
 
 
 __all__ = ["drill_svg"]

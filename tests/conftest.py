@@ -4,6 +4,7 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.browser",
     "tests.fixtures.dns",
+    "tests.fixtures.drill",
     "tests.fixtures.faultproxy",
     "tests.fixtures.jobs",
     "tests.fixtures.kube",

@@ -23,91 +23,20 @@ import requests
 from dnsportal.errors import PortalError
 from dnsportal.models import AuditEntry
 from dnsportal.queue import enqueue
-from records import changesets, drill, drills, services
+from records import drill, drills, services
 from records.changesets import NotAllowed
 from records.models import (
-    ChangeSet,
     FailoverDrill,
     PolicyProposal,
     ShiftPlan,
-    Zone,
     ZoneRecord,
 )
 from records.providers.base import HealthCheckSpec
-from tests.fixtures.dns import new_zone_name
+from tests.fixtures.drill import PRIMARY, SECONDARY, answers_within, apply_zone, publish_failover
 from tests.fixtures.jobs import drain_queues
-from tests.fixtures.zones import import_pdns_zone, import_zone, publish
-from tools.demo_http import start_page_servers
+from tests.fixtures.zones import import_zone, publish
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PRIMARY, SECONDARY = "127.0.0.21", "127.0.0.22"
-
-
-def publish_failover(host: str, health_check_id: str) -> None:
-    publish(
-        {host: PRIMARY},
-        "eks-primary",
-        set_identifier="eks-primary",
-        properties={"aws/failover": "PRIMARY", "aws/health-check-id": health_check_id},
-    )
-    publish(
-        {host: SECONDARY},
-        "k3s-secondary",
-        set_identifier="k3s-secondary",
-        properties={"aws/failover": "SECONDARY"},
-    )
-
-
-def apply_zone(zone: Zone, alice, bob) -> None:
-    services.zone_reconcile_request(actor=alice, zone_id=zone.id)
-    drain_queues()
-    pending = ChangeSet.objects.filter(zone=zone, status=ChangeSet.Status.PENDING).first()
-    if pending:
-        changesets.changeset_approve(changeset_id=pending.id, approver=bob)
-        drain_queues()
-    assert ChangeSet.objects.filter(zone=zone, status=ChangeSet.Status.APPLIED).exists()
-
-
-def answers_within(zone: Zone, host: str, address: str, seconds: float) -> bool:
-    """Whether the zone's nameserver answers `address` alone for `host` within `seconds`."""
-    import time
-
-    from records.verification_services import zone_nameservers
-    from records.verify import query
-
-    ns = zone_nameservers(zone)[0]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if query(ns, host + ".", "A").values == {address}:
-            return True
-        time.sleep(0.2)
-    return False
-
-
-@pytest.fixture
-def pages():
-    servers = start_page_servers({PRIMARY: "eks-primary", SECONDARY: "k3s-secondary"})
-    yield {s.cluster: s for s in servers}
-    for s in servers:
-        s.stop()
-
-
-@pytest.fixture
-def pdns_drill(root, alice, bob, client, pdns, pages, settings):
-    """shop.<zone>: failover in PowerDNS, the primary answering."""
-    settings.RECONCILE_DEBOUNCE_MS = 0
-    settings.DRILL_TIMEOUT_S = 30
-    zone_name = new_zone_name()
-    zone = import_pdns_zone(client, root, pdns, zone_name, "pdns-drill")
-    host = f"shop.{zone_name}".rstrip(".")
-    port = pages["eks-primary"].port
-    publish_failover(host, f"http://{host}:{port}/")
-    apply_zone(zone, alice, bob)
-    client.logout()
-    assert answers_within(Zone.objects.get(id=zone.id), host, PRIMARY, 15)  # ifurlup's first check is in
-    yield {"zone": Zone.objects.get(id=zone.id), "host": host, "pages": pages}
-    pdns.delete_zone(zone_name)
 
 
 def propose_and_approve(scene, alice, bob, **kw) -> FailoverDrill:

@@ -140,3 +140,32 @@ def test_the_drill_chart_states_when_each_nameserver_changed_sides():
     assert desc == "ns1: primary from 0.5 s, secondary from 2.0 s; primary marked unhealthy at 0.8 s"
     assert svg.count("<rect") == 3 + 4  # a bar per sample, a legend swatch per side
     assert "nothing sampled" in drill_svg([], [], "empty")
+
+
+def test_close_marks_drop_a_row_and_the_last_one_ends_at_its_line():
+    import re
+
+    from records.drill_chart import drill_svg
+
+    points = [(0.0, "ns1", "primary"), (1.0, "ns1", "secondary"), (2.2, "ns1", "primary")]
+    marks = [
+        (0.1, "primary marked unhealthy"),
+        (1.0, "all switched"),
+        (1.05, "restored"),
+        (2.2, "all returned"),
+    ]
+    svg = drill_svg(points, marks, "drill")
+    texts = dict(
+        (label, (float(y), "text-anchor" in attrs))
+        for y, attrs, label in re.findall(
+            r'<text x="[\d.]+" y="([\d.]+)" font-size="9"([^>]*)>([^<]+)</text>', svg
+        )
+    )
+    assert texts["all switched"][0] < texts["restored"][0]  # a row lower: not written over each other
+    assert texts["primary marked unhealthy"][0] == texts["all switched"][0]  # far apart: one row
+    assert texts["all returned"][1]  # at the right edge: ends at its line instead of running off
+    # the answer the drill ended on is drawn, not a zero-width bar at the edge
+    last = re.findall(
+        r'<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)"[^>]*fill="#4c78a8"><title>ns1: primary at 2.2', svg
+    )
+    assert last and float(last[0][1]) >= 8
