@@ -34,11 +34,11 @@ def start_portal(tmp: Path) -> tuple[Service, Service]:
     return pg, redis
 
 
-def start_manage(tmp: Path, db_url: str, redis_url: str, *args: str) -> subprocess.Popen:
+def start_manage(tmp: Path, db_url: str, redis_url: str, *args: str, log_name: str = "") -> subprocess.Popen:
     """`manage.py ARGS` as its own process, as `make up` and docker-compose.yml run the portal's processes, on
-    the bench's PostgreSQL and Redis; its output goes to `tmp/<first arg>.log`."""
+    the bench's PostgreSQL and Redis; its output goes to `tmp/<log_name or first arg>.log`."""
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url}
-    log = open(tmp / f"{args[0]}.log", "wb")  # noqa: SIM115 - the child keeps it open
+    log = open(tmp / f"{log_name or args[0]}.log", "wb")  # noqa: SIM115 - the child keeps it open
     return subprocess.Popen(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
