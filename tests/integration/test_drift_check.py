@@ -81,7 +81,7 @@ def drift_check_after(zone: Zone, fault_proxy, run_jobs, *, seconds: int) -> dic
 
 
 def test_a_changed_simple_record_is_planned_within_the_drift_interval_without_reading_the_zone(
-    zone, dns_zone, route53, fault_proxy, run_jobs, bob
+    zone, dns_zone, route53, fault_proxy, run_jobs, bob, client
 ):
     host = dns_zone.fqdn("shop")
     setup_applied(zone, {host.rstrip("."): "203.0.113.10"}, run_jobs)
@@ -109,6 +109,13 @@ def test_a_changed_simple_record_is_planned_within_the_drift_interval_without_re
     zone.refresh_from_db()
     assert "192.0.2.1" in zone.drift_found and "without reading the zone" in zone.drift_found
     assert zone.drift_found_at is not None
+    # Where the person looks: the zone page says what was found how; the change set says it too.
+    client.force_login(bob)
+    page = client.get(f"/zones/{zone.id}/").content.decode()
+    assert "Drift found" in page and "answers 192.0.2.1 (TTL 300), stored 203.0.113.10" in page
+    assert "planned from the answers, without reading the zone" in page
+    page = client.get(f"/changes/{cs.id}/").content.decode()
+    assert "Drift found by the nameservers&#x27; answers" in page, page
 
     # A second person approves: the record is restored in Route53, planned from what DNS answered.
     changesets.changeset_approve(changeset_id=cs.id, approver=bob)
