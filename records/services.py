@@ -350,41 +350,76 @@ def zone_adopt_request(*, actor: Any, zone_id: int, record_id: int) -> None:
     )
 
 
+# Names per `name IN (...)` when the stored rows an apply touched are read back: one statement per chunk.
+_NAMES_PER_QUERY = 2000
+
+
 @transaction.atomic
 def zone_apply_to_state(*, zone_id: int, changes: Sequence[Any]) -> None:
-    """Bring the stored zone state up to date with changes the portal just applied, row by row.
+    """Bring the stored zone state up to date with changes the portal just applied.
 
     What the portal writes is its own by construction (each record goes with its ownership TXT), so the
     touched rows are classified without reading the whole zone; a change that does not fit the stored state
     (a DELETE of a row that is not there as stored, a CREATE over an existing one) raises ChangeRejected and
-    the caller falls back to a full read.
+    the caller falls back to a full read. The changes are checked in order in memory (a DELETE and its
+    re-CREATE in one group are fine), then written in a few bulk statements whatever their number: row by
+    row, 20,000 changes were 60,000 statements, most of a large zone's apply.
     """
     from records.plan import ACTION_CREATE, ACTION_DELETE, ChangeRejected
     from records.recordset import recordset_to_route53
 
     zone = Zone.objects.select_for_update().get(id=zone_id)
+    keys = {(c.record.name, c.record.type, c.record.set_identifier) for c in changes}
+    names = sorted({key[0] for key in keys})
+    stored: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
+    for i in range(0, len(names), _NAMES_PER_QUERY):
+        rows = ZoneRecord.objects.filter(zone=zone, name__in=names[i : i + _NAMES_PER_QUERY])
+        for row_id, *key, data in rows.values_list("id", "name", "type", "set_identifier", "data"):
+            if tuple(key) in keys:
+                stored[tuple(key)] = (row_id, data)
+    # Per touched key, what the changes so far left: (Route53 dict, role), or None once deleted.
+    after: dict[tuple[str, str, str], tuple[dict[str, Any], str] | None] = {}
     for change in changes:
         rs = change.record
-        key = {"zone": zone, "name": rs.name, "type": rs.type, "set_identifier": rs.set_identifier}
-        row = ZoneRecord.objects.filter(**key).first()
+        key = (rs.name, rs.type, rs.set_identifier)
+        if key in after:
+            have = after[key][0] if after[key] is not None else None
+        else:
+            have = stored[key][1] if key in stored else None
         if change.action == ACTION_DELETE:
-            if row is None or recordset_from_route53(row.data) != rs:
+            if have is None or recordset_from_route53(have) != rs:
                 raise ChangeRejected(
                     f"DELETE {rs.name} {rs.type}: the stored state does not hold it as deleted"
                 )
-            row.delete()
+            after[key] = None
             continue
-        if change.action == ACTION_CREATE and row is not None:
+        if change.action == ACTION_CREATE and have is not None:
             raise ChangeRejected(f"CREATE {rs.name} {rs.type}: the stored state already holds it")
-        registry = change.role == "ownership"
-        ZoneRecord.objects.update_or_create(
-            **key,
-            defaults={
-                "data": recordset_to_route53(rs, default_alias_zone_id=zone.provider_zone_id),
-                "ownership": ZoneRecord.Ownership.REGISTRY if registry else ZoneRecord.Ownership.OWNED,
-                "owner_id": zone.owner_id,
-            },
-        )
+        after[key] = (recordset_to_route53(rs, default_alias_zone_id=zone.provider_zone_id), change.role)
+    gone = [stored[key][0] for key, value in after.items() if value is None and key in stored]
+    for i in range(0, len(gone), 10_000):
+        ZoneRecord.objects.filter(id__in=gone[i : i + 10_000]).delete()
+    ZoneRecord.objects.bulk_create(
+        [
+            ZoneRecord(
+                zone=zone,
+                name=key[0],
+                type=key[1],
+                set_identifier=key[2],
+                data=value[0],
+                ownership=(
+                    ZoneRecord.Ownership.REGISTRY if value[1] == "ownership" else ZoneRecord.Ownership.OWNED
+                ),
+                owner_id=zone.owner_id,
+            )
+            for key, value in after.items()
+            if value is not None
+        ],
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=["zone", "name", "type", "set_identifier"],
+        update_fields=["data", "ownership", "owner_id"],
+    )
     counts = {k: 0 for k in ZoneRecord.Ownership.values}
     for row in ZoneRecord.objects.filter(zone=zone).values("ownership").annotate(n=Count("id")):
         counts[row["ownership"]] = row["n"]
