@@ -19,8 +19,8 @@ import time
 import uuid
 from collections.abc import Callable
 
-from django.db import close_old_connections, connection
-from redis import Redis
+from django.db import close_old_connections, connection, transaction
+from redis import Redis, RedisError
 
 from clusters import discovery
 from clusters.discovery import ClusterState, Gone
@@ -30,6 +30,12 @@ from dnsportal import metrics
 log = logging.getLogger(__name__)
 
 LOCK_KEY = "dnsportal:watch:leader"
+# A list the services push to when a cluster is registered or changed: the leader, blocked on it between its
+# rounds, reloads at once instead of at its next periodic reload (which stays, for anything not pushed).
+POKE_KEY = "dnsportal:watch:poke"
+# What of a cluster row the watch depends on (`_fingerprint`): a save of other fields (the watch's own
+# fresh/stale marks, check results) does not wake it.
+WATCHED_FIELDS = frozenset({"enabled", "source_options", "context", "fingerprint", "kubeconfig_encrypted"})
 LOCK_TTL_S = 15
 RENEW_EVERY_S = 5
 STANDBY_POLL_S = 2
@@ -310,6 +316,28 @@ def endpoints_changed(cluster_id: int, names: set[str]) -> None:
     signal_.send(sender=Cluster, cluster_id=cluster_id, names=frozenset(names))
 
 
+def poke() -> None:
+    """Wake the leading watch: a cluster was registered or changed, reload the clusters now (its first list
+    starts at once instead of within RELOAD_EVERY_S). Best effort: the periodic reload still comes."""
+    from dnsportal.queue import rq_connection
+
+    try:
+        with rq_connection().pipeline() as pipe:
+            pipe.rpush(POKE_KEY, 1).expire(POKE_KEY, 60).execute()  # no leader to take it: gone in a minute
+    except RedisError as exc:
+        log.warning(
+            "could not wake the watch (%s): it reloads within %d s", exc.__class__.__name__, RELOAD_EVERY_S
+        )
+
+
+def cluster_saved(sender, instance: Cluster, created: bool = False, update_fields=None, **kwargs) -> None:
+    """post_save/post_delete of a Cluster: wake the watch once the change is committed, when it is one the
+    watch depends on."""
+    if update_fields is not None and not created and not (set(update_fields) & WATCHED_FIELDS):
+        return
+    transaction.on_commit(poke)
+
+
 def run(redis: Redis, *, stop: threading.Event | None = None) -> None:
     """The watch process: wait to be the leader, then keep every cluster watched until stopped."""
     stop = stop or threading.Event()
@@ -325,6 +353,7 @@ def run(redis: Redis, *, stop: threading.Event | None = None) -> None:
         log.info("watch %s is the leader", leadership.identity)
         manager = WatchManager()
         last_renew = last_reload = 0.0
+        poked = True  # the first round reloads
         try:
             while not stop.is_set():
                 now = time.monotonic()
@@ -333,11 +362,15 @@ def run(redis: Redis, *, stop: threading.Event | None = None) -> None:
                         log.warning("watch %s lost the leadership; standing by", leadership.identity)
                         break
                     last_renew = now
-                if now - last_reload >= RELOAD_EVERY_S:
+                if poked or now - last_reload >= RELOAD_EVERY_S:
                     manager.reload()
                     last_reload = now
-                stop.wait(0.5)
+                # Half a second at most, like the stop check it replaces; a poke ends it at once.
+                poked = redis.blpop([POKE_KEY], timeout=0.5) is not None
+                if poked:
+                    redis.delete(POKE_KEY)  # one reload covers every poke so far
         finally:
             manager.stop()
             leadership.release()
+            connection.close()  # the reloads' (the watchers close their own)
     log.info("watch %s stopped", leadership.identity)

@@ -18,7 +18,7 @@ from django.db import connection
 from django.utils import timezone
 from kubernetes import client as k8s
 
-from clusters import discovery
+from clusters import discovery, watch
 from clusters.models import Cluster, DiscoveredObject
 from clusters.services import Credentials, cluster_register
 from clusters.watch import LOCK_KEY, ClusterWatcher, Leadership
@@ -307,6 +307,40 @@ def test_leadership_is_exclusive_and_renewed_only_by_its_holder():
     assert first.holder() == first.identity
     first.release()
     assert second.acquire()
+
+
+def test_a_registered_cluster_is_watched_without_waiting_for_the_periodic_reload(
+    root, kube_clusters, kube_namespace, monkeypatch
+):
+    # No periodic reload within the test: only the registration's wake-up can start the cluster's watch.
+    monkeypatch.setattr(watch, "RELOAD_EVERY_S", 3600)
+    redis, stop = rq_connection(), threading.Event()
+    leader = threading.Thread(target=watch.run, args=(redis,), kwargs={"stop": stop}, daemon=True)
+    leader.start()
+    try:
+        wait_for(lambda: redis.get(LOCK_KEY), what="the watch leading")
+        time.sleep(1)  # past its first round, which reloads once
+        sandbox_a, _ = kube_clusters
+        lb_service(
+            kube_client(sandbox_a),
+            kube_namespace,
+            "woken",
+            {f"{PREFIX}hostname": "woken.example.com"},
+            "203.0.113.70",
+        )
+        cluster = register("woken", sandbox_a, root, namespace=kube_namespace)
+        wait_for(
+            lambda: Endpoint.objects.filter(cluster=cluster, dns_name="woken.example.com").exists(),
+            what="the new cluster's endpoints",
+        )
+        # A save the watch does not depend on (its own marks) does not wake it.
+        redis.delete(watch.POKE_KEY)
+        discovery.mark_fresh(cluster.id)
+        assert not redis.exists(watch.POKE_KEY)
+    finally:
+        stop.set()
+        leader.join(timeout=15)
+    assert not leader.is_alive()
 
 
 def test_watch_threads_stop_promptly(root, kube_clusters, kube_namespace):
