@@ -20,12 +20,20 @@ Prints, one figure a line (headline last):
   external_dns_converge_seconds
   external_dns_sync_calls                       requests of one ExternalDNS sync with nothing to change
   portal_steady_calls_per_hour                  with nothing changing: the real worker, watch and scheduler
-                                                  counted over a window in which the zone's drift check (a
-                                                  full read every drift interval, 600 s by default) runs
-                                                  once; zone reads count once per interval, any other
-                                                  request once per window (verification asks no Route53
-                                                  here: moto's nameservers cannot be asked; on AWS it adds
-                                                  a GetHostedZone an hour)
+                                                  counted over a window that holds one drift check (every
+                                                  drift interval, 600 s: one GetHostedZone, the record
+                                                  count, and the nameservers asked for the owned records)
+                                                  and one full read (every full-read interval, 3600 s:
+                                                  ListResourceRecordSets pages); per hour: the full read's
+                                                  requests once, the check's 3600/600 - 1 = 5 times (the
+                                                  sixth check of the hour is the full read), any other
+                                                  request once per window. moto's nameservers cannot be
+                                                  asked: once converged, the zone is copied into a
+                                                  PowerDNS server (the zone's nameserver override), which
+                                                  answers as Route53's would; nothing changes in the
+                                                  window, so the copy stays exact (the override is
+                                                  cleared after the window: the copy does not follow the
+                                                  patches)
   external_dns_steady_calls_per_hour            at its default --interval=1m: whole syncs counted, per hour
   external_dns_events_steady_calls_per_hour     the same with --events (nothing changes, so no event)
   steady_calls_per_hour_events_ratio            portal / ExternalDNS with --events
@@ -38,7 +46,8 @@ Prints, one figure a line (headline last):
   patch_to_submit_p50_ratio                     portal / ExternalDNS
   steady_calls_per_hour_ratio                   portal / ExternalDNS at --interval=1m (the headline)
 
-Full run: 10,000 endpoints, a portal window of 600 s (its drift interval: exactly one drift read), ExternalDNS
+Full run: 10,000 endpoints, a portal window of 600 s (its drift interval: one check and one full read, both
+started by the scheduler, made due in turn by the bench and counted at the proxy), ExternalDNS
 syncing every 60 s over 3 whole syncs in each mode, 10 patches. `--quick`: 1,000 endpoints, a 60 s portal
 window, ExternalDNS syncing every 10 s over 2 whole syncs per mode (a sync's requests do not depend on the
 interval; they are scaled to one sync a minute plus the loop's measured overrun), 5 patches (ExternalDNS
@@ -73,6 +82,7 @@ from bench.portal import start_manage, start_portal  # noqa: E402
 from bench.route53 import route53_client, setup_zone, start_worker, wait_for_change  # noqa: E402
 from tests.fixtures.external_dns import BINARY, external_dns_process  # noqa: E402
 from tests.fixtures.faultproxy import FaultProxy  # noqa: E402
+from tools.pdns import start_pdns  # noqa: E402
 from tools.services import start_moto  # noqa: E402
 
 ZONE = "bench.example.com"  # bench/route53.py's setup_zone makes and imports it
@@ -118,6 +128,7 @@ def main() -> int:
 
     sandbox = Sandbox(tmp / "kube", ["bench-vs"])
     procs: list[subprocess.Popen] = []
+    pdns = None
     try:
         sandbox.start()
         kc = sandbox.clusters[0]
@@ -148,9 +159,10 @@ def main() -> int:
                 interval=f"{interval}s",
             )
 
-        procs += [start_worker(tmp, pg.url, redis.url), start_watch(tmp, pg.url, redis.url)]
+        procs += [start_worker(tmp, pg.url, redis.url, "worker"), start_watch(tmp, pg.url, redis.url)]
         say("the portal converges")
         portal_calls, portal_seconds = portal_converge(kc, zone, portal_proxy, size)
+        pdns = answer_for(zone, moto.url, tmp)
         say("ExternalDNS converges")
         edns_proxy.reset_counters()
         with edns(size.interval) as ext:
@@ -184,6 +196,8 @@ def main() -> int:
         for proc in procs:
             proc.wait(20)
         sandbox.stop()
+        if pdns is not None:
+            pdns.stop()
         for proxy in (portal_proxy, edns_proxy):
             proxy.stop()
         for svc in (moto, redis, pg):
@@ -339,56 +353,107 @@ def edns_steady(ext, proxy: FaultProxy, size: Size) -> tuple[float, float]:
 
 class PortalWindow:
     """The portal with nothing changing: its scheduler enqueues the periodic jobs as in production, the
-    worker runs them, the watch keeps watching. The zone's drift check is made due as the window opens, so
-    the window (no longer than the drift interval) holds its one full read."""
+    worker runs them, the watch keeps watching. Inside the window the zone's drift check is made due (the
+    scheduler's dispatcher runs at once instead of at its next minute), then, once it is done, the full read
+    is made due the same way: the window holds one of each, and what each cost is counted at the proxy."""
 
     def __init__(self, zone, proxy: FaultProxy, seconds: float) -> None:
         self.zone, self.proxy, self.seconds = zone, proxy, seconds
         if seconds > zone.drift_interval:
-            raise ValueError("a window longer than the drift interval would hold a second drift read")
+            raise ValueError("a window longer than the drift interval would hold a second drift check")
 
     def start(self, tmp: Path, db_url: str, redis_url: str) -> subprocess.Popen:
         """Start the scheduler, let the worker finish its first round (every periodic job is due at a
         scheduler's first start, which a running portal is not in), then open the window."""
         from django.utils import timezone
 
-        from records.models import Zone
-
         self.scheduler = start_manage(tmp, db_url, redis_url, "scheduler")
         time.sleep(3)  # its first tick
         wait_idle(600)
         self.opened = timezone.now()
-        Zone.objects.filter(id=self.zone.id).update(
-            last_drift_check_at=self.opened - timedelta(seconds=self.zone.drift_interval)
-        )
         self.t0 = time.monotonic()
         return self.scheduler
 
-    def finish(self) -> float:
-        """Requests per hour: every zone read of the window (the drift check's) once per drift interval, any
-        other request once per window. The scheduler stops with the window, and this returns once the
-        worker is idle: its 5-minute relist of the cluster would otherwise run into the patches that follow
-        (and a patch that lands while a relist of 10,000 Services runs is lost until the next one)."""
-        from dnsportal.models import JobRun
+    def _due(self, *, check_run: str, full_read: bool) -> None:
+        """Make the zone's next drift check due (a full read when asked), have the scheduler's dispatcher
+        run at its next tick, and wait for the check's job to finish."""
+        from django.utils import timezone
 
+        from dnsportal.models import JobRun
+        from dnsportal.queue import rq_connection
+        from dnsportal.scheduler import KEY_PREFIX
+        from records.models import Zone
+
+        now = timezone.now()
+        read_at = now - timedelta(seconds=self.zone.full_read_interval) if full_read else now
+        Zone.objects.filter(id=self.zone.id).update(
+            last_drift_check_at=now - timedelta(seconds=self.zone.drift_interval), state_read_at=read_at
+        )
+        rq_connection().set(KEY_PREFIX + "zones_drift_check", 0)
+        wait(
+            lambda: JobRun.objects.filter(name=check_run, created_at__gte=now, status="done").exists(),
+            300,
+            f"the drift check ({check_run})",
+            every=0.5,
+        )
+
+    def finish(self) -> float:
+        """Requests per hour: the full read's once per full-read interval, the cheap check's for each other
+        check of the hour, any other request once per window. The scheduler stops with the window, and this
+        returns once the worker is idle: its 5-minute relist of the cluster would otherwise run into the
+        patches that follow (and a patch that lands while a relist of 10,000 Services runs is lost until
+        the next one)."""
+        from records.models import Zone
+
+        t_check = time.monotonic()
+        self._due(check_run="zone_drift_check", full_read=False)
+        t_read = time.monotonic()
+        self._due(check_run="zone_reconcile", full_read=True)
+        t_done = time.monotonic()
         time.sleep(max(0.0, self.t0 + self.seconds - time.monotonic()))
         self.scheduler.send_signal(signal.SIGTERM)
-        end = self.t0 + self.seconds
-        reads = sum(1 for t in self.proxy.times(["ListResourceRecordSets"]) if self.t0 <= t < end)
-        others = sum(1 for t in self.proxy.times() if self.t0 <= t < end) - reads
-        drift_runs = JobRun.objects.filter(
-            name="zone_reconcile",
-            kwargs__cause="drift",
-            created_at__gte=self.opened,
-            created_at__lt=self.opened + timedelta(seconds=self.seconds),
-        ).count()
-        if not drift_runs or not reads:
-            raise SystemExit("bench: the zone's drift check did not run in the portal's window")
-        if drift_runs > 1:  # the worker was busy when the check was due: a second tick enqueued it again
-            say(f"the window held {drift_runs} drift checks ({reads} zone reads), all counted")
+        end = max(self.t0 + self.seconds, t_done)
+
+        def count(start: float, stop: float, ops=None) -> int:
+            return sum(1 for t in self.proxy.times(ops) if start <= t < stop)
+
+        check = count(t_check, t_read)
+        read = count(t_read, t_done)
+        others = count(self.t0, end) - check - read
+        say(
+            f"the window: the drift check made {check} requests, the full read {read} "
+            f"({count(t_read, t_done, ['ListResourceRecordSets'])} ListResourceRecordSets), others {others}"
+        )
+        if not count(t_read, t_done, ["ListResourceRecordSets"]):
+            raise SystemExit("bench: the zone's full read did not run in the portal's window")
+        # The copy in PowerDNS is not kept up to date with the patches that follow: verification after
+        # their applies would wait for it in vain (two minutes each), holding the worker.
+        Zone.objects.filter(id=self.zone.id).update(nameserver_override="")
         self.scheduler.wait(20)
         wait_idle(600)
-        return reads * 3600 / self.zone.drift_interval + others * 3600 / self.seconds
+        zone = self.zone
+        checks_per_hour = 3600 / zone.drift_interval - 3600 / zone.full_read_interval
+        return read * 3600 / zone.full_read_interval + check * checks_per_hour + others * 3600 / self.seconds
+
+
+def answer_for(zone, moto_url: str, tmp: Path):
+    """A PowerDNS server answering for the portal's zone as Route53's nameservers would (moto's cannot be
+    asked): the zone as moto holds it, read directly; the zone's nameserver override points at it."""
+    from records.models import Zone
+
+    pages = route53_client(moto_url).get_paginator("list_resource_record_sets")
+    rrsets = [
+        (rs["Name"], rs["Type"], rs["TTL"], [r["Value"] for r in rs["ResourceRecords"]])
+        for page in pages.paginate(HostedZoneId=zone.provider_zone_id)
+        for rs in page["ResourceRecordSets"]
+        if rs["Type"] not in ("SOA", "NS")
+    ]
+    pdns = start_pdns()
+    pdns.create_zone(ZONE, rrsets)
+    Zone.objects.filter(id=zone.id).update(nameserver_override=f"127.0.0.1:{pdns.dns_port}")
+    zone.refresh_from_db()
+    say(f"{len(rrsets)} record sets served by PowerDNS on port {pdns.dns_port}")
+    return pdns
 
 
 def wait_idle(timeout: float) -> None:
