@@ -170,6 +170,8 @@ RQ_QUEUE_NAMES = ("default", "discovery", "dns", "verify")
 RQ_DEFAULT_TIMEOUT = env_int("RQ_DEFAULT_TIMEOUT", 900, minimum=10)
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT} for name in RQ_QUEUE_NAMES}
 RQ_SHOW_ADMIN_LINK = False
+# `manage.py rqworker`: RQ's forking worker, its parent keeping provider clients built (dnsportal/worker.py).
+RQ = {"WORKER_CLASS": "dnsportal.worker.Worker"}
 JOB_RETENTION_DAYS = env_int("DNSPORTAL_JOB_RETENTION_DAYS", 30, minimum=1)
 # Many discovery events within this window give one reconcile of a zone.
 RECONCILE_DEBOUNCE_MS = env_int("DNSPORTAL_RECONCILE_DEBOUNCE_MS", 1000, minimum=0)

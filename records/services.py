@@ -6,6 +6,7 @@ endpoints, and its stored state (the last read of the zone, kept current by appl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -24,6 +25,8 @@ from records.models import ChangeSet, Endpoint, ProviderAccount, Zone, ZoneRecor
 from records.ownership import EXTERNAL_DNS_TXT_NAMING, TxtNaming, parse_ownership_value
 from records.plan import ZoneConfig, record_owners
 from records.recordset import RecordKey, RecordSet, recordset_from_route53
+
+log = logging.getLogger(__name__)
 
 
 def provider_class(account: ProviderAccount):
@@ -60,6 +63,26 @@ def provider_for(account: ProviderAccount):
         burst=account.burst,
         backoff_base=settings.ROUTE53_BACKOFF_BASE_MS / 1000,
     )
+
+
+def provider_clients_warm() -> int:
+    """Build (or find built) every Route53 account's client in this process, with an assumed role's
+    credentials: the worker calls it in its parent before forking a job's horse (dnsportal/worker.py), so the
+    horse is born with them. An account that fails here is left to fail in its own job, with its message.
+    Returns the number of clients ready."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from records.providers.base import ProviderError
+
+    ready = 0
+    for account in ProviderAccount.objects.filter(kind=ProviderAccount.Kind.ROUTE53):
+        try:
+            provider_for(account).warm()
+        except (ProviderError, ValueError, BotoCoreError, ClientError) as exc:
+            log.warning("account %s: client not prepared (%s)", account.name, exc.__class__.__name__)
+            continue
+        ready += 1
+    return ready
 
 
 def record_problem_for(account: ProviderAccount):

@@ -21,11 +21,14 @@ credential, never a request body. Log lines carry the same and nothing more.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
+import os
 import random
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -171,7 +174,7 @@ def _required(credentials: Mapping[str, Any], field: str, kind: str) -> str:
 
 
 def _session(
-    credentials: Mapping[str, Any], *, region: str, sts_endpoint_url: str | None, calls: Counter[str]
+    credentials: Mapping[str, Any], *, region: str, sts_endpoint_url: str | None, cached: _CachedClient
 ) -> boto3.Session:
     """A boto3 session for the credentials: static keys, an assumed role, or the process's default chain."""
     if not isinstance(credentials, Mapping):
@@ -196,7 +199,7 @@ def _session(
         )
 
         def refresh() -> dict[str, str]:
-            calls[ASSUME_ROLE] += 1
+            cached.calls[ASSUME_ROLE] += 1
             params: dict[str, Any] = {
                 "RoleArn": role_arn,
                 "RoleSessionName": ROLE_SESSION_NAME,
@@ -219,6 +222,74 @@ def _session(
         bs._credentials = DeferredRefreshableCredentials(refresh_using=refresh, method="assume-role")
         return boto3.Session(botocore_session=bs, region_name=region)
     raise ProviderError(f"AWS credentials kind {kind!r} is not one of static, role, default")
+
+
+# --- clients kept per process ------------------------------------------------------------------------------
+# Building a boto3 session and client loads and parses botocore's service model and endpoint data (a tenth
+# to a quarter of a second), and a role's credentials cost an STS request: a provider takes a client built
+# before for the same configuration instead. RQ's worker forks a horse per job, so this cache lives for one
+# job in a horse; dnsportal/worker.py fills it in the worker's parent before each fork, so every horse is
+# born with the clients (and a role's credentials, refreshed by botocore near their expiry) already built.
+_CLIENTS_MAX = 64
+_CLIENTS: OrderedDict[str, _CachedClient] = OrderedDict()
+_CLIENTS_LOCK = threading.Lock()
+
+
+class _CachedClient:
+    """A Route53 client and the counter in which its role's AssumeRole requests are counted (the provider
+    that took it last: the one on whose behalf botocore refreshes)."""
+
+    def __init__(self) -> None:
+        self.client: Any = None
+        self.session: boto3.Session | None = None
+        self.calls: Counter[str] = Counter()
+
+
+def _client_key(credentials: Mapping[str, Any], *parts: Any) -> str:
+    """A digest (the cache's keys hold no secret) of what the client is built from: a rotated key or a changed
+    role builds a new one, and so does a changed default chain (the AWS_* environment) for a role or the
+    default kind."""
+    creds = dict(credentials) if isinstance(credentials, Mapping) else None
+    chain = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
+    raw = json.dumps([creds, chain, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _client_for(
+    credentials: Mapping[str, Any],
+    *,
+    endpoint_url: str | None,
+    region: str,
+    sts_endpoint_url: str | None,
+    timeouts: tuple[float, float],
+) -> _CachedClient:
+    """The process's client for this configuration, built on first use (boto3 clients are thread-safe)."""
+    key = _client_key(credentials, endpoint_url, region, sts_endpoint_url, timeouts)
+    with _CLIENTS_LOCK:
+        cached = _CLIENTS.get(key)
+        if cached is not None:
+            _CLIENTS.move_to_end(key)
+            return cached
+        cached = _CachedClient()
+        session = cached.session = _session(
+            credentials, region=region, sts_endpoint_url=sts_endpoint_url, cached=cached
+        )
+        # botocore's retries off: every request passes the shared limiter and our own retry. In botocore's
+        # `retries` config `max_attempts` counts *retries* after the first request (max_attempts=1 would
+        # still send a failed request twice); `total_max_attempts` counts requests, so 1 means no retry.
+        config = Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=timeouts[0],
+            read_timeout=timeouts[1],
+            user_agent_extra="dnsportal",
+        )
+        cached.client = session.client(
+            "route53", endpoint_url=endpoint_url, region_name=region, config=config
+        )
+        _CLIENTS[key] = cached
+        while len(_CLIENTS) > _CLIENTS_MAX:
+            _CLIENTS.popitem(last=False)
+        return cached
 
 
 def _error_of(exc: bexc.ClientError) -> tuple[str, str]:
@@ -317,22 +388,28 @@ class Route53Provider(Route53HealthChecks, Provider):
             if redis is not None
             else local_bucket(rate, burst, max_rate_wait)
         )
-        session = _session(
-            credentials, region=region, sts_endpoint_url=sts_endpoint_url or endpoint_url, calls=self.calls
+        self._cached = _client_for(
+            credentials,
+            endpoint_url=endpoint_url,
+            region=region,
+            sts_endpoint_url=sts_endpoint_url or endpoint_url,
+            timeouts=(connect_timeout, read_timeout),
         )
-        # botocore's retries off: every request passes the shared limiter and our own retry. In botocore's
-        # `retries` config `max_attempts` counts *retries* after the first request (max_attempts=1 would
-        # still send a failed request twice); `total_max_attempts` counts requests, so 1 means no retry.
-        config = Config(
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            user_agent_extra="dnsportal",
-        )
-        self._client = session.client("route53", endpoint_url=endpoint_url, region_name=region, config=config)
+        self._cached.calls = self.calls  # an AssumeRole from now on is this provider's request
+        self._role = isinstance(credentials, Mapping) and credentials.get("kind") == "role"
+        self._client = self._cached.client
 
     def __repr__(self) -> str:  # never the credentials
         return f"Route53Provider(account_key={self.account_key!r}, endpoint_url={self.endpoint_url!r})"
+
+    def warm(self) -> None:
+        """Have an assumed role's credentials now (or refreshed, when botocore finds them near expiry), so
+        the requests that follow, here or in a process forked from this one, need no AssumeRole. Static keys
+        need nothing; the default chain is left to resolve itself where it is used."""
+        if self._role:
+            credentials = self._cached.session.get_credentials() if self._cached.session else None
+            if credentials is not None:
+                credentials.get_frozen_credentials()
 
     # --- one request, and the retry around it ------------------------------------------------------------
 
