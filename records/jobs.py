@@ -316,7 +316,11 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
         services.zone_invalidate_state(zone_id=zone.id, error=exc.user_message, run_id=current_run_id())
         _finish(cs, [], [], set(), {}, f"reading the zone before the apply failed: {exc.user_message}")
         return
-    rows = list(cs.changes.exclude(status=Change.Status.APPLIED).order_by("position"))
+    rows_qs = cs.changes.exclude(status=Change.Status.APPLIED).order_by("position")
+    if unchanged or resumed:
+        # Only the actions are sent; what the review page shows stays in the database (10,000 rows of it).
+        rows_qs = rows_qs.defer("before", "after", "sources", "reasons")
+    rows = list(rows_qs)
     if resumed:
         # Resumed after a worker died: what the dead worker got through is in the zone already.
         in_effect = [row for row in rows if _row_in_effect(row, current)]
