@@ -11,7 +11,8 @@ Prints, one figure a line (headline last):
   endpoints                                     Services, one A and one TXT record set each
   portal_record_sets                            record sets in each zone once converged (SOA and NS
   external_dns_record_sets                        included): the two must be equal
-  portal_converge_calls                         requests from the cluster's registration until the zone
+  portal_converge_calls                         requests from the cluster's registration (in a running
+                                                  portal: the watch leads, a worker waits) until the zone
                                                   holds every record (reads, change batches, GetChange)
   external_dns_converge_calls                   requests of ExternalDNS from its start into its empty zone
                                                   until its last change batch
@@ -160,6 +161,7 @@ def main() -> int:
             )
 
         procs += [start_worker(tmp, pg.url, redis.url, "worker"), start_watch(tmp, pg.url, redis.url)]
+        wait_running(size.timeout)
         say("the portal converges")
         portal_calls, portal_seconds = portal_converge(kc, zone, portal_proxy, size)
         pdns = answer_for(zone, moto.url, tmp)
@@ -291,6 +293,24 @@ class Accepted:
         return self.creates
 
 
+def wait_running(timeout: float) -> None:
+    """Until the portal runs as it does when a person registers a cluster: the watch leads (its lock) and a
+    worker waits for jobs. Their start (Python, Django, under load several seconds) is not part of the
+    convergence; ExternalDNS's start is part of its own, as its start is what makes it publish."""
+    from rq import Worker
+
+    from clusters.watch import LOCK_KEY
+    from dnsportal.queue import rq_connection
+
+    redis = rq_connection()
+    wait(
+        lambda: redis.exists(LOCK_KEY) and Worker.all(connection=redis),
+        timeout,
+        "running watch and worker",
+        every=0.25,
+    )
+
+
 def portal_converge(kc, zone, proxy: FaultProxy, size: Size) -> tuple[int, float]:
     """Register the cluster (the watch lists it, the worker reconciles and applies): requests and seconds
     until Route53 accepted every record and no change set of the zone is left open."""
@@ -316,8 +336,28 @@ def portal_converge(kc, zone, proxy: FaultProxy, size: Size) -> tuple[int, float
         "convergence of the portal's zone",
         every=0.25,
     )
+    seconds = time.monotonic() - t0
     say(f"the portal's convergence, requests by operation: {dict(proxy.requests)}")
-    return total(proxy), time.monotonic() - t0
+    say(f"the portal's convergence, where the seconds went: {converge_phases(proxy, t0, seconds)}")
+    return total(proxy), seconds
+
+
+def converge_phases(proxy: FaultProxy, t0: float, seconds: float) -> str:
+    """Seconds from the registration at which each step of the convergence began and ended: the reconcile
+    and the apply jobs (their rows), the change batches (the proxy's arrival times)."""
+    from dnsportal.models import JobRun
+
+    started = time.time() - (time.monotonic() - t0)  # the registration, in the rows' clock
+    at: dict[str, tuple[float, float]] = {}
+    for run in JobRun.objects.filter(name__in=["zone_reconcile", "changeset_apply"]).order_by("id"):
+        if run.started_at and run.finished_at and run.name not in at:  # the first of each
+            at[run.name] = (run.started_at.timestamp() - started, run.finished_at.timestamp() - started)
+    batches = [t - t0 for t in proxy.times(["ChangeResourceRecordSets"])]
+    # Until the reconcile began: the watch's list of the cluster and the store of its endpoints.
+    parts = [f"{name} {a:.1f}-{b:.1f}" for name, (a, b) in sorted(at.items(), key=lambda kv: kv[1])]
+    if batches:
+        parts.append(f"{len(batches)} change batches {batches[0]:.1f}-{batches[-1]:.1f}")
+    return ", ".join(parts) + f", converged {seconds:.1f}"
 
 
 def edns_converge(ext, proxy: FaultProxy, size: Size) -> tuple[int, float]:
