@@ -473,7 +473,8 @@ class PortalWindow:
         wait_idle(600)
         zone = self.zone
         checks_per_hour = 3600 / zone.drift_interval - 3600 / zone.full_read_interval
-        return read * 3600 / zone.full_read_interval + check * checks_per_hour + others * 3600 / self.seconds
+        per_window = 3600 / (end - self.t0)  # the window, or longer when the full read ended after it
+        return read * 3600 / zone.full_read_interval + check * checks_per_hour + others * per_window
 
 
 def answer_for(zone, moto_url: str, tmp: Path):
