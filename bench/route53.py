@@ -222,7 +222,7 @@ def wait_scheduled(drain) -> None:
         time.sleep(0.05)
 
 
-def start_worker(tmp: Path, db_url: str, redis_url: str, log_name: str) -> subprocess.Popen:
+def start_worker(tmp: Path, db_url: str, redis_url: str, log_name: str = "worker") -> subprocess.Popen:
     """The worker as `make up` and docker-compose.yml run it: RQ's forking worker, a process per job."""
     return start_manage(
         tmp,
