@@ -38,10 +38,23 @@ def phase_of(plan_id: int, index: int) -> str:
     return ShiftPlan.objects.get(id=plan_id).steps.get(index=index).phase
 
 
-def wait_for_phase(plan_id: int, index: int, phases: set[str], timeout: float = 90) -> str:
+def sweep() -> None:
+    """What the scheduler does all the time (every 30-60 s in production, every second here)."""
+    for job in SWEEPS:
+        enqueue(job)
+
+
+def wait_for_phase(plan_id: int, index: int, phases: set[str], timeout: float = 150) -> str:
     deadline = time.monotonic() + timeout
+    next_sweep = time.monotonic() + 1
     while (phase := phase_of(plan_id, index)) not in phases:
-        assert time.monotonic() < deadline, f"step {index} still {phase}, not {phases}"
+        plan = ShiftPlan.objects.get(id=plan_id)
+        assert time.monotonic() < deadline, (
+            f"step {index} still {phase}, not {phases}; plan {plan.status}: {plan.message}"
+        )
+        if time.monotonic() > next_sweep:
+            sweep()
+            next_sweep = time.monotonic() + 1
         time.sleep(0.01)
     return phase
 
@@ -72,18 +85,16 @@ def test_a_worker_killed_while_writing_applying_and_gating_leaves_a_plan_that_fi
             workers[-1].kill()
             workers.append(start_worker(tmp_path / f"worker-{len(workers)}.log", ENV))
             # What the scheduler does: the sweeps, until the step moves on from where its worker died.
-            deadline = time.monotonic() + 90
+            deadline = time.monotonic() + 150
             while phase_of(plan.id, index) == killed_in[-1] and killed_in[-1] not in DONE_PHASES:
                 assert time.monotonic() < deadline, f"nothing took over step {index} ({killed_in[-1]})"
-                for job in SWEEPS:
-                    enqueue(job)
+                sweep()
                 time.sleep(1)
 
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 150
         while (plan := ShiftPlan.objects.get(id=plan.id)).status not in shift.FINAL:
             assert time.monotonic() < deadline, f"shift #{plan.id} still {plan.status}"
-            for job in SWEEPS:
-                enqueue(job)
+            sweep()
             time.sleep(1)
     finally:
         for proc in (*workers, watch):
