@@ -213,15 +213,26 @@ def changeset_list(request: HttpRequest) -> HttpResponse:
     return render(request, "records/changeset_list.html", ctx)
 
 
+CHANGE_PAGE_SIZE = 100
+
+
 def _changeset_context(request: HttpRequest, cs: ChangeSet, error: str = "") -> dict:
     from dnsportal.roles import APPROVE, has_role_perm
 
     pending = cs.status == ChangeSet.Status.PENDING
     own = cs.requested_by_id is not None and cs.requested_by_id == request.user.id
     approver = has_role_perm(request.user, APPROVE)
+    # A page of the diff: a change set of a large zone holds 10,000 changes, and the status panel that lists
+    # them is polled every second while it applies. The Route53 actions are the apply's, not the page's.
+    changes = cs.changes.defer("actions")
+    q = request.GET.get("q", "").strip().lower()
+    if q:
+        changes = changes.filter(name__contains=q)
     return {
         "cs": cs,
         "error": error,
+        "changes": Paginator(changes, CHANGE_PAGE_SIZE).get_page(request.GET.get("page")),
+        "q": q,
         "can_review": pending and approver and not own,
         "own": pending and own,
         "waiting": pending and not approver and not own,

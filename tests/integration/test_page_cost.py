@@ -1,0 +1,144 @@
+"""The pages of a large zone cost the same number of queries whatever the zone's size, and they are paginated:
+the zone page, the records list, the endpoints list, a hostname's page and a change set's diff.
+
+Each size is built as discovery and a reconcile store it (Services, endpoints, the zone's records with their
+ownership TXT, a change set of one change per tenth name); the query counts of a zone ten times larger must
+not be higher. `bench/scale.py` measures the same pages at 100,000 endpoints.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from clusters.models import Cluster, DiscoveredObject
+from records.models import Change, ChangeSet, Endpoint, ProviderAccount, Zone, ZoneRecord
+
+pytestmark = pytest.mark.django_db
+
+
+def build(size: int, suffix: str) -> tuple[Zone, ChangeSet, str]:
+    """A zone `<suffix>.example.com` of `size` names from two clusters (A + ownership TXT each) and a change
+    set creating a tenth of them; returns the zone, the change set and one name."""
+    account, _ = ProviderAccount.objects.get_or_create(name="aws", defaults={"credential_kind": "default"})
+    zone = Zone.objects.create(account=account, provider_zone_id=f"Z{suffix}", name=f"{suffix}.example.com.")
+    clusters = [
+        Cluster.objects.get_or_create(name=f"{suffix}-{k}", defaults={"server": "https://127.0.0.1:1"})[0]
+        for k in range(2)
+    ]
+    names = [f"svc-{i}.{suffix}.example.com" for i in range(size)]
+    sources = DiscoveredObject.objects.bulk_create(
+        [
+            DiscoveredObject(cluster=clusters[i % 2], kind="Service", namespace="default", name=f"svc-{i}")
+            for i in range(size)
+        ]
+    )
+    Endpoint.objects.bulk_create(
+        [
+            Endpoint(
+                cluster=clusters[i % 2],
+                source=s,
+                dns_name=names[i],
+                record_type="A",
+                targets=[f"11.0.{i // 250 % 250}.{i % 250 + 1}"],
+                resource=f"service/default/svc-{i}",
+                labels={"resource": f"service/default/svc-{i}"},
+            )
+            for i, s in enumerate(sources)
+        ]
+    )
+    records = []
+    for i, name in enumerate(names):
+        a = {"Name": f"{name}.", "Type": "A", "TTL": 300, "ResourceRecords": [{"Value": f"11.0.0.{i % 250}"}]}
+        txt = {
+            "Name": f"_dnsportal-a.{name}.",
+            "Type": "TXT",
+            "TTL": 300,
+            "ResourceRecords": [{"Value": '"heritage=external-dns,external-dns/owner=dnsportal"'}],
+        }
+        records.append(ZoneRecord(zone=zone, name=f"{name}.", type="A", data=a, ownership="owned"))
+        records.append(ZoneRecord(zone=zone, name=txt["Name"], type="TXT", data=txt, ownership="registry"))
+    ZoneRecord.objects.bulk_create(records)
+    Zone.objects.filter(id=zone.id).update(ownership_counts={"owned": size, "registry": size})
+    cs = ChangeSet.objects.create(
+        zone=zone, fingerprint=suffix * 8, summary={"create": size // 10}, status=ChangeSet.Status.APPLIED
+    )
+    Change.objects.bulk_create(
+        [
+            Change(
+                changeset=cs,
+                position=n,
+                kind="create",
+                name=f"{names[i]}.",
+                type="A",
+                reasons=[f"new in {clusters[i % 2].name}"],
+                sources=[f"Service {clusters[i % 2].name}/default/svc-{i}"],
+                after={"Name": f"{names[i]}.", "Type": "A", "ResourceRecords": [{"Value": "11.0.0.1"}]},
+                actions=[],
+                status=Change.Status.APPLIED,
+            )
+            for n, i in enumerate(range(0, size, 10))
+        ]
+    )
+    return zone, cs, names[3]
+
+
+def pages(zone: Zone, cs: ChangeSet, name: str) -> dict[str, str]:
+    return {
+        "zone": f"/zones/{zone.id}/",
+        "records": "/records/",
+        "endpoints": "/endpoints/",
+        "hostname": f"/endpoints/host/{name}/",
+        "changeset": f"/changes/{cs.id}/",
+    }
+
+
+def cost(client, url: str) -> tuple[int, bytes]:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return len(captured), response.content
+
+
+def test_pages_of_a_zone_ten_times_larger_make_no_more_queries(client, carol):
+    client.force_login(carol)
+    small = pages(*build(60, "small"))
+    counts_small = {page: cost(client, url)[0] for page, url in small.items()}
+    # one zone at a time: a page of endpoints from two zones plans each zone's names
+    Zone.objects.all().delete()
+    Cluster.objects.all().delete()
+    large = pages(*build(600, "large"))
+    counts_large = {page: cost(client, url)[0] for page, url in large.items()}
+    assert counts_large == counts_small
+
+
+def test_a_large_change_set_shows_its_diff_a_page_at_a_time_and_page_2_is_reachable(client, carol):
+    client.force_login(carol)
+    _zone, cs, _ = build(3000, "diff")  # 300 changes: more than a page
+    _, first = cost(client, f"/changes/{cs.id}/")
+    assert b"svc-0.diff.example.com." in first
+    assert b"svc-2990.diff.example.com." not in first
+    assert b'href="?page=2#changes"' in first
+    _, second = cost(client, f"/changes/{cs.id}/?page=2")
+    assert b"svc-0.diff.example.com." not in second
+    assert b"svc-1000.diff.example.com." in second  # the 101st change
+    # the status panel, polled while the change set applies, keeps the page it shows
+    _, polled = cost(client, f"/changes/{cs.id}/status/?page=2")
+    assert b"svc-1000.diff.example.com." in polled
+    _, found = cost(client, f"/changes/{cs.id}/?q=svc-2990.")
+    assert b"svc-2990.diff.example.com." in found
+    assert b"svc-0.diff.example.com." not in found
+
+
+def test_the_records_and_endpoints_lists_are_paginated_and_searchable(client, carol):
+    client.force_login(carol)
+    zone, _, _ = build(600, "lists")
+    for url in ("/records/", "/endpoints/", f"/zones/{zone.id}/"):
+        _, first = cost(client, url)
+        assert b"page=2" in first, url
+        _, second = cost(client, f"{url}?page=2")
+        assert second != first
+        _, found = cost(client, f"{url}?q=svc-599.")
+        assert b"svc-599.lists.example.com" in found, url
+        assert b"svc-1.lists.example.com" not in found, url
