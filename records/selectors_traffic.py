@@ -130,6 +130,7 @@ def hostname_policy(hostname: str) -> HostnamePolicy:
     changesets = (
         ChangeSet.objects.filter(changes__name=f"{hostname}.")
         .select_related("zone")
+        .defer(*(f"zone__{f}" for f in Zone.SNAPSHOT_FIELDS))  # select_related ignores Zone's manager
         .distinct()
         .order_by("-created_at")
     )

@@ -16,6 +16,11 @@ from records.forms_verify import ProbeForm
 from records.models import ChangeSet, Endpoint, ProviderAccount, ShiftPlan, Verification, Zone, ZoneRecord
 from records.selectors_traffic import hostname_policy
 
+# select_related ignores the related model's manager: without these, every row joined to its zone would bring
+# the zone's snapshot columns (the last applied endpoints: megabytes of JSON in a zone of 100,000 names).
+ZONE_SNAPSHOTS = tuple(f"zone__{f}" for f in Zone.SNAPSHOT_FIELDS)
+CHANGESET_SNAPSHOTS = tuple(f"changeset__{f}" for f in ChangeSet.SNAPSHOT_FIELDS)
+
 
 @role_required(VIEW)
 def account_list(request: HttpRequest) -> HttpResponse:
@@ -166,7 +171,7 @@ def zone_adopt(request: HttpRequest, zone_id: int, record_id: int) -> HttpRespon
 
 @role_required(VIEW)
 def record_list(request: HttpRequest) -> HttpResponse:
-    records = ZoneRecord.objects.select_related("zone")
+    records = ZoneRecord.objects.select_related("zone").defer(*ZONE_SNAPSHOTS)
     q = request.GET.get("q", "").strip()
     if q:
         records = records.filter(name__icontains=q)
@@ -186,7 +191,9 @@ def record_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(VIEW)
 def changeset_list(request: HttpRequest) -> HttpResponse:
-    changesets = ChangeSet.objects.select_related("zone", "requested_by", "approved_by")
+    changesets = ChangeSet.objects.select_related("zone", "requested_by", "approved_by").defer(
+        *ZONE_SNAPSHOTS
+    )
     zone = request.GET.get("zone", "")
     if zone.isdigit():
         changesets = changesets.filter(zone_id=int(zone))
@@ -243,7 +250,8 @@ def _changeset_context(request: HttpRequest, cs: ChangeSet, error: str = "") -> 
 @role_required(VIEW)
 def changeset_detail(request: HttpRequest, changeset_id: int) -> HttpResponse:
     cs = get_object_or_404(
-        ChangeSet.objects.select_related("zone", "requested_by", "approved_by"), id=changeset_id
+        ChangeSet.objects.select_related("zone", "requested_by", "approved_by").defer(*ZONE_SNAPSHOTS),
+        id=changeset_id,
     )
     ctx = _changeset_context(request, cs)
     return render(request, "records/changeset_detail.html", ctx)
@@ -253,7 +261,8 @@ def changeset_detail(request: HttpRequest, changeset_id: int) -> HttpResponse:
 def changeset_status(request: HttpRequest, changeset_id: int) -> HttpResponse:
     """htmx: the status panel, polled while the change set is being applied."""
     cs = get_object_or_404(
-        ChangeSet.objects.select_related("zone", "requested_by", "approved_by"), id=changeset_id
+        ChangeSet.objects.select_related("zone", "requested_by", "approved_by").defer(*ZONE_SNAPSHOTS),
+        id=changeset_id,
     )
     return render(request, "records/partials/changeset_status.html", _changeset_context(request, cs))
 
@@ -324,7 +333,9 @@ def policy_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(VIEW)
 def verification_list(request: HttpRequest) -> HttpResponse:
-    rows = Verification.objects.select_related("zone", "changeset")
+    rows = Verification.objects.select_related("zone", "changeset").defer(
+        *ZONE_SNAPSHOTS, *CHANGESET_SNAPSHOTS
+    )
     kind = request.GET.get("kind", "")
     if kind in Verification.Kind.values:
         rows = rows.filter(kind=kind)
@@ -365,7 +376,10 @@ def _chart(v: Verification) -> str:
 
 @role_required(VIEW)
 def verification_detail(request: HttpRequest, verification_id: int) -> HttpResponse:
-    v = get_object_or_404(Verification.objects.select_related("zone", "changeset"), id=verification_id)
+    v = get_object_or_404(
+        Verification.objects.select_related("zone", "changeset").defer(*ZONE_SNAPSHOTS, *CHANGESET_SNAPSHOTS),
+        id=verification_id,
+    )
     answers = []
     for ns, per_name in (v.report.get("answers") or {}).items():
         for key, answer in per_name.items():

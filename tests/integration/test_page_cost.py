@@ -113,6 +113,21 @@ def test_pages_of_a_zone_ten_times_larger_make_no_more_queries(client, carol):
     assert counts_large == counts_small
 
 
+def test_no_page_reads_the_snapshots_of_a_zone_or_change_set(client, carol):
+    """A zone's last applied endpoints and a change set's desired endpoints are megabytes of JSON in a large
+    zone: a page joining rows to their zone or change set must leave them out."""
+    client.force_login(carol)
+    zone, cs, name = build(60, "snap")
+    Zone.objects.filter(id=zone.id).update(applied_desired=[{"dnsName": "x.snap.example.com"}])
+    urls = [*pages(zone, cs, name).values(), "/changes/", "/verification/"]
+    for url in urls:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200, url
+        sql = " ".join(q["sql"] for q in captured.captured_queries)
+        assert "applied_desired" not in sql, url
+        assert '"records_changeset"."desired"' not in sql, url
+
+
 def test_a_large_change_set_shows_its_diff_a_page_at_a_time_and_page_2_is_reachable(client, carol):
     client.force_login(carol)
     _zone, cs, _ = build(3000, "diff")  # 300 changes: more than a page
