@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -102,6 +103,7 @@ INSTALLED_APPS = [
     "records.apps.RecordsConfig",
     "api.apps.ApiConfig",
     "sso.apps.SsoConfig",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -119,6 +121,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a refused password login into the login page saying why (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dnsportal.urls"
@@ -326,9 +330,33 @@ OIDC_USE_PKCE = True
 OIDC_TIMEOUT = 10  # seconds for each request to the provider
 OIDC_AUTHENTICATION_CALLBACK_URL = "sso:callback"
 AUTHENTICATION_BACKENDS = [
+    "dnsportal.login_throttle.PasswordLoginBackend",  # first: refuses a slowed or locked login unchecked
     "django.contrib.auth.backends.ModelBackend",
     "sso.backend.PortalOIDCBackend",
 ]
+
+# Login throttling (dnsportal/login_throttle.py on django-axes): failures counted per (username, address).
+AXES_FAILURE_LIMIT = env_int("DNSPORTAL_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("DNSPORTAL_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+LOGIN_SLOWDOWN_AFTER = env_int("DNSPORTAL_LOGIN_SLOWDOWN_AFTER", 3, minimum=0)  # 0: no slowdown, lock only
+LOGIN_SLOWDOWN_BASE_S = env_int("DNSPORTAL_LOGIN_SLOWDOWN_BASE_S", 2, minimum=1)
+# Proxies in front of the web (an Ingress, a load balancer) that each append to X-Forwarded-For; 0: the
+# connection's address is the client's. Only login throttling reads it (/metrics keeps the connection's).
+TRUSTED_PROXY_COUNT = env_int("DNSPORTAL_TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # a pair: nobody can lock a person out from elsewhere
+AXES_HANDLER = "dnsportal.login_throttle.ThrottlingHandler"
+AXES_CLIENT_IP_CALLABLE = "dnsportal.login_throttle.client_address"
+AXES_WHITELIST_CALLABLE = "dnsportal.login_throttle.is_not_a_password_login"
+AXES_LOCKOUT_CALLABLE = "dnsportal.login_throttle.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# A refused try checks no password and is not counted: the lock ends its cool-off after the last real failure.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The attempt rows keep the form's fields for the admin; these are masked there and in axes's log lines.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "csrfmiddlewaretoken"]
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are not kept in a table nobody prunes
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_ENABLE_ADMIN = False  # dnsportal/admin.py lists the attempts, and audits an unlock
+AXES_VERBOSE = False  # no start-up banner on every manage.py command; log lines name the masked pair only
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

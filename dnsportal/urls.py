@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 
-from dnsportal import views
+from dnsportal import views, views_login
 from dnsportal.roles import ADMINISTER, role_required
 
 
@@ -28,6 +28,8 @@ urlpatterns = [
     path("favicon.ico", views.favicon, name="favicon"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("login-locks/", views_login.login_lock_list, name="login-lock-list"),
+    path("login-locks/unlock/", views_login.login_unlock, name="login-unlock"),
     path("audit/", views.audit_list, name="audit-list"),
     path("audit/<int:entry_id>/", views.audit_detail, name="audit-detail"),
     path("jobs/", views.job_list, name="job-list"),
