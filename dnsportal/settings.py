@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from cryptography.fernet import Fernet
+from csp.constants import NONE as CSP_NONE
+from csp.constants import SELF as CSP_SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from dnsportal import embedded
@@ -104,6 +106,7 @@ INSTALLED_APPS = [
     "api.apps.ApiConfig",
     "sso.apps.SsoConfig",
     "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -111,6 +114,7 @@ MIDDLEWARE = [
     "dnsportal.middleware.RequestIdMiddleware",
     "dnsportal.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -357,6 +361,22 @@ AXES_DISABLE_ACCESS_LOG = True  # successful logins are not kept in a table nobo
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_ENABLE_ADMIN = False  # dnsportal/admin.py lists the attempts, and audits an unlock
 AXES_VERBOSE = False  # no start-up banner on every manage.py command; log lines name the masked pair only
+
+# Content-Security-Policy (django-csp) on every response: no inline script or style anywhere in the pages
+# (htmx's indicator style is in portal.css, see base.html). The API's documentation pages loosen it for
+# themselves only (api/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [CSP_SELF],
+        "script-src": [CSP_SELF],
+        "style-src": [CSP_SELF],
+        "img-src": [CSP_SELF, "data:"],
+        "frame-ancestors": [CSP_NONE],
+        "form-action": [CSP_SELF],
+        "object-src": [CSP_NONE],
+        "base-uri": [CSP_NONE],
+    }
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
