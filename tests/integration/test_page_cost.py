@@ -14,6 +14,9 @@ from django.test.utils import CaptureQueriesContext
 
 from clusters.models import Cluster, DiscoveredObject
 from records.models import Change, ChangeSet, Endpoint, ProviderAccount, Zone, ZoneRecord
+from records.ownership import MAPPER_TYPES, TxtNaming
+from records.plan import ZoneConfig
+from records.selectors import ownership_names
 
 pytestmark = pytest.mark.django_db
 
@@ -157,3 +160,33 @@ def test_the_records_and_endpoints_lists_are_paginated_and_searchable(client, ca
         _, found = cost(client, f"{url}?q=svc-599.")
         assert b"svc-599.lists.example.com" in found, url
         assert b"svc-1.lists.example.com" not in found, url
+
+
+@pytest.mark.parametrize(
+    "naming",
+    [
+        TxtNaming(prefix="_dnsportal-%{record_type}."),
+        TxtNaming(),
+        TxtNaming(prefix="own-"),
+        TxtNaming(suffix="-%{record_type}-own"),
+        TxtNaming(suffix="-own", wildcard_replacement="any"),
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("fqdn", ["web.shop.example.com.", "*.shop.example.com.", "example.com."])
+def test_the_ownership_names_a_page_looks_up_are_every_name_the_registry_reads_back(naming, fqdn):
+    """The endpoints list plans a page of names from the zone's records at those names and at their
+    ownership TXT names, looked up exactly: every name a TXT of the record can have is among them."""
+    config = ZoneConfig(zone="example.com.", owner_id="dnsportal", naming=naming, also_read=(TxtNaming(),))
+    names = ownership_names(config, fqdn)
+    for n in (naming, TxtNaming()):
+        typed = {n.txt_name(fqdn, t) for t in MAPPER_TYPES}
+        assert typed <= names
+        legacy_prefix = n.prefix.replace("%{record_type}", "")
+        first, _, rest = fqdn.partition(".")
+        assert f"{legacy_prefix}{first}{n.suffix.replace('%{record_type}', '')}.{rest}" in names
+    for name in names:
+        back = [n.record_for_txt(name) for n in (naming, TxtNaming())]
+        assert any(
+            b is not None and b[0] in (fqdn, fqdn.replace("*", naming.wildcard_replacement)) for b in back
+        )
