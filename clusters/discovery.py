@@ -520,10 +520,11 @@ def replace_cluster(cluster_id: int, results: list[ObjectResult], listed_at: Any
             [*_object_fields(results[0]).keys(), "last_seen"] if results else ["last_seen"],
             batch_size=1000,
         )
-        source_ids = {
-            (s.kind, s.namespace, s.name): s.id
-            for s in DiscoveredObject.objects.filter(cluster_id=cluster_id)
-        }
+        # the keys and ids only: model instances (with their JSON columns) cost a second per 10,000 objects
+        rows = DiscoveredObject.objects.filter(cluster_id=cluster_id).values_list(
+            "kind", "namespace", "name", "id"
+        )
+        source_ids = {(kind, ns, name): sid for kind, ns, name, sid in rows}
         kept = {source_ids[k] for k in watched if k in source_ids}
         existing = {
             (e.source_id, e.dns_name, e.record_type, e.set_identifier): e
