@@ -7,8 +7,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from dnsportal import queue
 from dnsportal.audit import audit_record
 from dnsportal.models import JobRun
 from dnsportal.queue import register_job
@@ -37,3 +39,64 @@ def jobruns_prune() -> None:
 
 
 periodic("jobruns_prune", every=24 * 3600)
+
+# The error a swept run ends with; a job swept this many times in an hour is not queued again (it may be what
+# kills its worker).
+SWEPT = "The worker running this job stopped"
+SWEEP_RETRIES = 3
+
+
+@register_job(queue="default")
+def jobruns_sweep() -> None:
+    """Runs that no worker will ever finish or pick up: queue them again.
+
+    - Running, but silent for DNSPORTAL_JOB_LEASE_S (no heartbeat: its worker was killed, or the database
+      was away when it ended): it ends failed, saying so, and a new run of the same job is queued (jobs are
+      idempotent; what must happen once, an apply, is claimed on its own row).
+    - Pending for that long with no message in Redis to start it (Redis lost it, was away when the row's
+      transaction committed, or its worker died between taking the message and claiming the row): its
+      message is pushed again (the same RQ job id; a second delivery finds the row claimed).
+    """
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    lease = timedelta(seconds=settings.JOB_LEASE_S)
+    cutoff = timezone.now() - lease
+    silent = JobRun.objects.filter(status=JobRun.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    for run in silent:
+        message = f"{SWEPT} (no sign of life for {settings.JOB_LEASE_S} s)"
+        ended = JobRun.objects.filter(id=run.id, status=JobRun.Status.RUNNING).update(
+            status=JobRun.Status.FAILED, finished_at=timezone.now(), error=message
+        )
+        if ended != 1:
+            continue
+        recent = JobRun.objects.filter(
+            name=run.name,
+            kwargs=run.kwargs,
+            error__startswith=SWEPT,
+            created_at__gte=timezone.now() - timedelta(hours=1),
+        ).count()
+        if recent > SWEEP_RETRIES or run.name not in queue.JOBS:
+            log.error("job run %s (%s) stopped with its worker; not queued again", run.id, run.name)
+            continue
+        again = queue.enqueue(run.name, **run.kwargs)
+        log.warning("job run %s (%s) stopped with its worker; queued again as %s", run.id, run.name, again.id)
+    redis = queue.rq_connection()
+    waiting = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+    for run_id, run_queue in JobRun.objects.filter(
+        status=JobRun.Status.PENDING, created_at__lt=cutoff
+    ).values_list("id", "queue"):
+        try:
+            status = Job.fetch(f"run-{run_id}", connection=redis).get_status(refresh=False)
+        except NoSuchJobError:
+            status = None
+        if status not in waiting:
+            queue.push(run_id, run_queue)
+            log.warning(
+                "job run %s was pending with no message to start it (%s); pushed again", run_id, status
+            )
+
+
+periodic("jobruns_sweep", every=15)

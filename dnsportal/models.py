@@ -82,6 +82,9 @@ class JobRun(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Moved by the running job while it lives (dnsportal.queue.execute): a run that stops moving it was killed
+    # with its worker, and the sweep (dnsportal.jobs.jobruns_sweep) ends it and queues it again.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     log = models.TextField(blank=True)

@@ -11,6 +11,7 @@ ids, keeps its log lines on the row and ends it DONE or FAILED with a message an
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -122,6 +123,7 @@ def execute(run_id: int) -> str:
     root = logging.getLogger()
     root.addHandler(handler)
     status, error = JobRun.Status.DONE, ""
+    alive = _Heartbeat(run_id) if not transaction.get_connection().in_atomic_block else None
     try:
         spec = JOBS.get(run.name)
         if spec is None:
@@ -134,6 +136,8 @@ def execute(run_id: int) -> str:
         error = failure_message(exc)
         log.exception("job %s failed: %s", run.name, error)
     finally:
+        if alive is not None:
+            alive.stop()
         root.removeHandler(handler)
         job_id_var.reset(token)
     JobRun.objects.filter(id=run_id).update(
@@ -143,6 +147,37 @@ def execute(run_id: int) -> str:
         log=redact("\n".join(handler.lines))[-_MAX_LOG_CHARS:],
     )
     return status
+
+
+class _Heartbeat:
+    """Moves the running row's `heartbeat_at` every quarter of JOB_LEASE_S from a thread of its own (its own
+    database connection), so the sweep can tell a long job from one whose worker was killed. Not started for a
+    run inside a caller's transaction (tests drain queues in-process): no other process needs telling, and
+    its update would wait for that transaction."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._halt.wait(settings.JOB_LEASE_S / 4):
+                try:
+                    JobRun.objects.filter(id=self.run_id, status=JobRun.Status.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except Exception:  # the database is away for a moment: the next beat tries again
+                    log.warning("job run %s: heartbeat not recorded", self.run_id, exc_info=True)
+                    connection.close()
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._halt.set()
 
 
 def failure_message(exc: BaseException) -> str:

@@ -181,6 +181,9 @@ RQ_SHOW_ADMIN_LINK = False
 # `manage.py rqworker`: RQ's forking worker, its parent keeping provider clients built (dnsportal/worker.py).
 RQ = {"WORKER_CLASS": "dnsportal.worker.Worker"}
 JOB_RETENTION_DAYS = env_int("DNSPORTAL_JOB_RETENTION_DAYS", 30, minimum=1)
+# A running job shows it lives every quarter of this; one silent this long died with its worker and is queued
+# again, as is a pending one whose message Redis no longer holds (dnsportal.jobs.jobruns_sweep).
+JOB_LEASE_S = env_int("DNSPORTAL_JOB_LEASE_S", 60, minimum=1)
 # Many discovery events within this window give one reconcile of a zone.
 RECONCILE_DEBOUNCE_MS = env_int("DNSPORTAL_RECONCILE_DEBOUNCE_MS", 1000, minimum=0)
 # First wait of the exponential backoff (with jitter) after Throttling / PriorRequestNotComplete / 5xx.
