@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Subquery
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from dnsportal import metrics
 from dnsportal.queue import current_run_id, enqueue, failure_message, register_job, rq_connection
@@ -51,21 +53,44 @@ def _zone_lock_key(zone_id: int) -> str:
     return f"dnsportal:zone-lock:{zone_id}"
 
 
+# The zone lock is a lease: its holder renews it every third of this, so the lock of a worker killed while
+# holding it is free this long after (not after a fixed expiry as long as the longest reconcile).
+ZONE_LOCK_LEASE_S = 30
+_RENEW = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+    "return 0"
+)
+
+
 @contextmanager
 def zone_lock(zone_id: int, token: str | None = None):
-    """One reconcile or apply per zone at a time, across every worker (a Redis lock with an expiry).
+    """One reconcile or apply per zone at a time, across every worker (a Redis lease, renewed while held).
 
     An apply holds it under a token naming its attempt, so the resume job can break the lock of an apply whose
-    worker died (instead of waiting out the expiry).
+    worker died (instead of waiting out the lease).
     """
     redis = rq_connection()
     key, token = _zone_lock_key(zone_id), token or uuid.uuid4().hex
-    if not redis.set(key, token, nx=True, ex=ZONE_LOCK_TTL_S):
+    if not redis.set(key, token, nx=True, ex=ZONE_LOCK_LEASE_S):
         raise ZoneBusy(zone_id)
+    held = threading.Event()
+    renewer = threading.Thread(
+        target=_renew_zone_lock, args=(redis, key, token, held), name=f"zone-lock-{zone_id}", daemon=True
+    )
+    renewer.start()
     try:
         yield
     finally:
+        held.set()
         redis.eval(_RELEASE, 1, key, token)
+
+
+def _renew_zone_lock(redis, key: str, token: str, released: threading.Event) -> None:
+    while not released.wait(ZONE_LOCK_LEASE_S / 3):
+        try:
+            redis.eval(_RENEW, 1, key, token, ZONE_LOCK_LEASE_S * 1000)
+        except RedisError:  # Redis away for a moment: the next renewal tries again, within the lease
+            log.warning("renewing %s failed", key, exc_info=True)
 
 
 def _apply_token(cs: ChangeSet) -> str:
@@ -512,6 +537,34 @@ def changesets_resume() -> None:
 
 
 periodic("changesets_resume", every=60)
+
+
+@register_job(queue="dns")
+def zones_rerun_sweep() -> None:
+    """A reconcile asked for while its zone was busy waits in the zone's rerun key for the holder of the zone
+    lock to run it at its end; a holder killed with its worker never will (its lock's lease runs out). Run
+    those now: the zone's lock is free and no reconcile of it is queued or running."""
+    from dnsportal.models import JobRun
+
+    redis = rq_connection()
+    for key in redis.scan_iter(match=_rerun_key("*"), count=1000):
+        zone_id = int(key.decode().rsplit(":", 1)[1])
+        if redis.exists(_zone_lock_key(zone_id)):
+            continue  # a holder lives, and runs it at its end
+        waiting = JobRun.objects.filter(
+            name="zone_reconcile",
+            kwargs__zone_id=zone_id,
+            status__in=[JobRun.Status.PENDING, JobRun.Status.RUNNING],
+        )
+        if waiting.exists():
+            continue
+        rerun = redis.getdel(key)
+        if rerun is not None:
+            log.warning("zone %s: the reconcile that was to follow a dead worker's runs now", zone_id)
+            enqueue("zone_reconcile", zone_id=zone_id, cause=rerun.decode().partition("|")[0])
+
+
+periodic("zones_rerun_sweep", every=15)
 
 
 @register_job(queue="dns")
