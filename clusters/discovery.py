@@ -541,6 +541,13 @@ def replace_cluster(cluster_id: int, results: list[ObjectResult], listed_at: Any
     return changed
 
 
+def cluster_names(cluster_id: int) -> set[str]:
+    """Every DNS name the cluster's endpoint rows publish."""
+    from records.models import Endpoint
+
+    return set(Endpoint.objects.filter(cluster_id=cluster_id).values_list("dns_name", flat=True).distinct())
+
+
 def mark_fresh(cluster_id: int, *, kinds: dict[str, str] | None = None) -> None:
     """A list or watch succeeded: the cluster's endpoints are current again (and, after a full list, which
     custom kinds it serves)."""

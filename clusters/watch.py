@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from redis import Redis, RedisError
 
 from clusters import discovery
@@ -49,6 +49,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+_ACQUIRE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -64,7 +75,8 @@ class Leadership:
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def acquire(self) -> bool:
-        return bool(self.redis.set(LOCK_KEY, self.identity, nx=True, px=self.ttl_ms))
+        # Ours already (a round that ended on an outage left it): lead again at once, not after its expiry.
+        return bool(self.redis.eval(_ACQUIRE, 1, LOCK_KEY, self.identity, self.ttl_ms))
 
     def renew(self) -> bool:
         return bool(self.redis.eval(_RENEW, 1, LOCK_KEY, self.identity, self.ttl_ms))
@@ -97,6 +109,9 @@ class ClusterWatcher:
         self.on_change = on_change
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"watch-{cluster.name}", daemon=True)
+        # Names whose rows changed but whose zones were not told (Redis or PostgreSQL away): told next time.
+        self._untold: set[str] = set()
+        self._untold_lock = threading.Lock()
 
     def start(self) -> None:
         self.thread.start()
@@ -110,7 +125,7 @@ class ClusterWatcher:
     def _run(self) -> None:
         backoff = 1.0
         metrics.watch_started(self.name)
-        first = True
+        first = first_list = True
         try:
             while not self.stop_event.is_set():
                 if not first:  # a relist, or another try at an unreachable cluster
@@ -124,8 +139,15 @@ class ClusterWatcher:
                     backoff = min(backoff * 2, BACKOFF_MAX_S)
                     continue
                 backoff = 1.0
-                if changed:
-                    self.on_change(self.cluster_id, changed)
+                if first_list:
+                    # What a watch before this one (another leader, killed between writing rows and telling
+                    # the zones) left untold cannot be known: the first list tells every name the cluster has.
+                    changed |= discovery.cluster_names(self.cluster_id)
+                    first_list = False
+                try:
+                    self._tell(changed)
+                except Exception as exc:  # kept untold: each kind's watch tells them before its first event
+                    log.warning("cluster %s: could not ask for the reconciles (%s)", self.name, exc)
                 relist = self._watch_all(state)
                 if not relist:
                     self.stop_event.wait(backoff)
@@ -196,6 +218,7 @@ class ClusterWatcher:
                     metrics.watch_reconnected(self.name)
                 opened = True
                 try:
+                    self._tell(set())  # what an earlier failure left untold, before anything new
                     for event in discovery.watch_kind(
                         cc,
                         kind,
@@ -272,8 +295,22 @@ class ClusterWatcher:
             state.versions[kind] = rv
         # Event to endpoint rows: store_object/delete_object commit before they return.
         metrics.DISCOVERY_LAG.labels(self.name).observe(time.perf_counter() - arrived)
-        if changed:
-            self.on_change(self.cluster_id, changed)
+        self._tell(changed)
+
+    def _tell(self, changed: set[str]) -> None:
+        """Tell the zones these names changed (with any left untold before). The rows are written already and
+        the stream has moved past the event: if Redis or PostgreSQL is away the names are kept, and told
+        before the next event (the failure makes the watch wait and resume)."""
+        with self._untold_lock:
+            names, self._untold = changed | self._untold, set()
+        if not names:
+            return
+        try:
+            self.on_change(self.cluster_id, names)
+        except BaseException:
+            with self._untold_lock:
+                self._untold |= names
+            raise
 
 
 class WatchManager:
@@ -347,7 +384,12 @@ def run(redis: Redis, *, stop: threading.Event | None = None) -> None:
     leadership = Leadership(redis)
     log.info("watch %s started; waiting to lead", leadership.identity)
     while not stop.is_set():
-        if not leadership.acquire():
+        try:
+            leading = leadership.acquire()
+        except RedisError as exc:
+            log.warning("watch %s: Redis does not answer (%s); trying again", leadership.identity, exc)
+            leading = False
+        if not leading:
             stop.wait(STANDBY_POLL_S)
             continue
         log.info("watch %s is the leader", leadership.identity)
@@ -369,8 +411,14 @@ def run(redis: Redis, *, stop: threading.Event | None = None) -> None:
                 poked = redis.blpop([POKE_KEY], timeout=0.5) is not None
                 if poked:
                     redis.delete(POKE_KEY)  # one reload covers every poke so far
+        except (RedisError, DatabaseError) as exc:
+            # Redis or PostgreSQL restarting: stand down (the watchers stop; their rows are safe), then lead
+            # again once they answer, from a fresh list of every cluster; exiting would need a supervisor.
+            log.warning("watch %s: %s; leading again once it answers", leadership.identity, exc)
+            stop.wait(STANDBY_POLL_S)
         finally:
             manager.stop()
-            leadership.release()
+            with contextlib.suppress(RedisError):
+                leadership.release()
             connection.close()  # the reloads' (the watchers close their own)
     log.info("watch %s stopped", leadership.identity)
