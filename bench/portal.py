@@ -13,9 +13,10 @@ from tools.services import Service, start_postgres, start_redis
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_portal(tmp: Path) -> tuple[Service, Service]:
-    """Start PostgreSQL and Redis under `tmp`, point Django at them and migrate; returns (pg, redis)."""
-    pg, redis = start_postgres(tmp / "pg"), start_redis(tmp / "redis")
+def start_portal(tmp: Path, *, persistent_redis: bool = False) -> tuple[Service, Service]:
+    """Start PostgreSQL and Redis under `tmp`, point Django at them and migrate; returns (pg, redis).
+    `persistent_redis`: Redis keeps an append-only file, as `make up` and docker-compose.yml run it."""
+    pg, redis = start_postgres(tmp / "pg"), start_redis(tmp / "redis", persistent=persistent_redis)
     os.environ.update(
         DATABASE_URL=pg.url,
         REDIS_URL=redis.url,
@@ -37,8 +38,12 @@ def start_portal(tmp: Path) -> tuple[Service, Service]:
 def start_manage(tmp: Path, db_url: str, redis_url: str, *args: str, log_name: str = "") -> subprocess.Popen:
     """`manage.py ARGS` as its own process, as `make up` and docker-compose.yml run the portal's processes, on
     the bench's PostgreSQL and Redis; its output goes to `tmp/<log_name or first arg>.log`."""
+    return start_program(tmp, db_url, redis_url, [sys.executable, "manage.py", *args], log_name or args[0])
+
+
+def start_program(tmp: Path, db_url: str, redis_url: str, argv: list[str], log_name: str) -> subprocess.Popen:
+    """A program of the portal (`manage.py …`, gunicorn) on the bench's PostgreSQL and Redis, from the
+    checkout; its output goes to `tmp/<log_name>.log` (appended: a restarted process keeps one log)."""
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url}
-    log = open(tmp / f"{log_name or args[0]}.log", "wb")  # noqa: SIM115 - the child keeps it open
-    return subprocess.Popen(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    log = open(tmp / f"{log_name}.log", "ab")  # noqa: SIM115 - the child keeps it open
+    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

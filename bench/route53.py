@@ -100,13 +100,14 @@ def route53_client(url: str):
     )
 
 
-def setup_zone(proxy: FaultProxy):
+def setup_zone(proxy: FaultProxy, name: str = "bench.example.com", approval_mode: str = "flagged"):
+    """A Route53 zone `name` in moto, imported by an account that reaches it through `proxy`."""
     from dnsportal.queue import enqueue
     from records.models import ProviderAccount, Zone
     from records.services import account_create
     from tests.fixtures.jobs import drain_queues
 
-    route53_client(proxy.url).create_hosted_zone(Name="bench.example.com", CallerReference="bench")
+    route53_client(proxy.url).create_hosted_zone(Name=name, CallerReference=name)
     # Route53's documented default: 5 requests per second per account.
     account_create(
         actor=None,
@@ -120,8 +121,8 @@ def setup_zone(proxy: FaultProxy):
     )
     enqueue("account_import_zones", account_id=ProviderAccount.objects.get(name="bench").id)
     drain_queues()
-    zone = Zone.objects.get(name="bench.example.com.")
-    Zone.objects.filter(id=zone.id).update(approval_mode="flagged")
+    zone = Zone.objects.get(name=name.rstrip(".") + ".")
+    Zone.objects.filter(id=zone.id).update(approval_mode=approval_mode)
     return Zone.objects.get(id=zone.id)
 
 

@@ -91,13 +91,14 @@ def main() -> int:
     return 0
 
 
-def setup_zone(pdns):
+def setup_zone(pdns, name: str = "shift.bench.test."):
+    """An internal zone `name` of the PowerDNS `pdns`, imported by an account of its own; every change set
+    waits for a second person."""
     from dnsportal.queue import enqueue
     from records.models import ProviderAccount, Zone
     from records.services import account_create
     from tests.fixtures.jobs import drain_queues
 
-    name = "shift.bench.test."
     pdns.create_zone(name)
     account_create(
         actor=None,
