@@ -171,7 +171,13 @@ def zone_adopt(request: HttpRequest, zone_id: int, record_id: int) -> HttpRespon
 
 @role_required(VIEW)
 def record_list(request: HttpRequest) -> HttpResponse:
-    records = ZoneRecord.objects.select_related("zone").defer(*ZONE_SNAPSHOTS)
+    # zone first: the order of the (zone, name, type, set identifier) index, so a page is an index range,
+    # not a sort of every record of every zone (590 ms a page at 200,000 record sets)
+    records = (
+        ZoneRecord.objects.select_related("zone")
+        .defer(*ZONE_SNAPSHOTS)
+        .order_by("zone_id", "name", "type", "set_identifier")
+    )
     q = request.GET.get("q", "").strip()
     if q:
         records = records.filter(name__icontains=q)
