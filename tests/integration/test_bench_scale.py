@@ -1,7 +1,7 @@
-"""`bench/scale.py --quick` run as a person runs it: a process of its own with its own PostgreSQL, Redis, moto,
-two kube-apiservers and a worker. Its output is checked for form (every figure its docstring lists, in order,
-the headline last) and for sense (every Service discovered, the missing tenth planned, each page the same
-number of queries at both sizes), never for speed: the machine may be busy.
+"""`bench/scale.py --quick` run as a person runs it: a process of its own with its own PostgreSQL, Redis,
+moto, two kube-apiservers and a worker. Its output is checked for form (every figure its docstring lists, in
+order, the headline last) and for sense (every Service discovered, the missing tenth planned, each page the
+same number of queries at both sizes), never for speed: the machine may be busy.
 """
 
 from __future__ import annotations
