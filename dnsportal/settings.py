@@ -186,6 +186,9 @@ JOB_RETENTION_DAYS = env_int("DNSPORTAL_JOB_RETENTION_DAYS", 30, minimum=1)
 JOB_LEASE_S = env_int("DNSPORTAL_JOB_LEASE_S", 60, minimum=1)
 # Many discovery events within this window give one reconcile of a zone.
 RECONCILE_DEBOUNCE_MS = env_int("DNSPORTAL_RECONCILE_DEBOUNCE_MS", 1000, minimum=0)
+# Discovery's events that changed at most this many names of a zone plan just those names
+# (records.plan_scope); more, and the whole zone is planned. 0: always the whole zone.
+RECONCILE_SCOPE_MAX_NAMES = env_int("DNSPORTAL_RECONCILE_SCOPE_MAX_NAMES", 500, minimum=0)
 # First wait of the exponential backoff (with jitter) after Throttling / PriorRequestNotComplete / 5xx.
 ROUTE53_BACKOFF_BASE_MS = env_int("DNSPORTAL_ROUTE53_BACKOFF_BASE_MS", 200, minimum=1)
 # How long a worker holds a change set it applies; one killed mid-apply is resumed by the next after this.

@@ -210,8 +210,12 @@ def changeset_record(
     cause: str,
     requested_by: Any = None,
     adopt: Sequence[Sequence[str]] = (),
+    scope: Sequence[str] = (),
 ) -> ChangeSet | None:
     """Store a plan as a pending change set, superseding an older unapproved one.
+
+    `scope`: the names a plan of a few changed names covered (records.plan_scope); `desired` then holds the
+    endpoints at those names only.
 
     A plan equal to the pending one (same fingerprint) creates nothing; an empty plan supersedes the pending
     one (the zone already matches). When the zone auto-applies and nobody needs to approve, it is approved by
@@ -241,6 +245,7 @@ def changeset_record(
         notes=data["notes"],
         desired=snapshot(desired),
         adopt=[list(a) for a in adopt],
+        scope=sorted(scope),
     )
     _create_changes(cs, data["groups"])
     if pending is not None:

@@ -68,3 +68,37 @@ def decide(redis: Any, zone_id: int, window_ms: int) -> Decision:
     if kind == 1:
         return NOW
     return Decision(enqueue=kind == 2, delay_s=delay_ms / 1000)
+
+
+# --- which names changed ---------------------------------------------------------------------------------
+# Each event also adds its names to the zone's set; a reconcile of discovery's events plans just those names
+# (records.plan_scope) and takes them out once planned. The set's empty member is a sentinel, added by each
+# whole-zone plan: a set without it (never planned, or Redis lost it) says "what changed is not known", and
+# the next reconcile plans the whole zone.
+NAMES_PREFIX = "dnsportal:reconcile-names:"
+_SENTINEL = ""
+
+
+def note_names(redis: Any, zone_id: int, names: Any) -> None:
+    """Remember that discovery changed these host names (lower case, no trailing dot) in the zone."""
+    names = [n for n in names if n]
+    if names:
+        redis.sadd(f"{NAMES_PREFIX}{zone_id}", *names)
+
+
+def changed_names(redis: Any, zone_id: int) -> tuple[bool, frozenset[str]]:
+    """(known, names): the names noted since the zone's last plans took theirs; `known` is False when names
+    may be missing (plan the whole zone, then take these)."""
+    members = {m.decode() if isinstance(m, bytes) else m for m in redis.smembers(f"{NAMES_PREFIX}{zone_id}")}
+    return _SENTINEL in members, frozenset(members - {_SENTINEL})
+
+
+def names_planned(redis: Any, zone_id: int, names: Any, *, whole_zone: bool) -> None:
+    """These names are in a stored plan now (all of them, and every other, when `whole_zone`)."""
+    key = f"{NAMES_PREFIX}{zone_id}"
+    with redis.pipeline() as pipe:
+        if names:
+            pipe.srem(key, *names)
+        if whole_zone:
+            pipe.sadd(key, _SENTINEL)
+        pipe.execute()

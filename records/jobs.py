@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from dnsportal import metrics
 from dnsportal.queue import current_run_id, enqueue, failure_message, register_job, rq_connection
 from dnsportal.scheduler import periodic
-from records import changesets, proposals, services
+from records import changesets, debounce, plan_scope, proposals, services
 from records.endpoint import Endpoint as EndpointData
 from records.models import Change, ChangeSet, ProviderAccount, Zone
 from records.plan import Change as PlanChange
@@ -101,6 +101,24 @@ def _rerun_key(zone_id: int) -> str:
     return f"dnsportal:zone-rerun:{zone_id}"
 
 
+def _rerun_later(zone_id: int, cause: str, *, scoped: bool) -> None:
+    """A discovery reconcile follows the running one (or apply): of the changed names only when every
+    reconcile that asked was of those (a whole-zone request is never narrowed)."""
+    key = _rerun_key(zone_id)
+    if scoped:
+        rq_connection().set(key, f"{cause}|scoped", ex=ZONE_LOCK_TTL_S, nx=True)
+    else:
+        rq_connection().set(key, cause, ex=ZONE_LOCK_TTL_S)
+
+
+def _rerun_now(zone_id: int) -> None:
+    """Enqueue the reconcile that waited for the running one, if any."""
+    rerun = rq_connection().getdel(_rerun_key(zone_id))
+    if rerun is not None:
+        cause, _, scoped = rerun.decode().partition("|")
+        enqueue("zone_reconcile", zone_id=zone_id, cause=cause, scoped=scoped == "scoped")
+
+
 @register_job(queue="dns")
 @collector_paused()  # a large zone is many objects and no cycles: see plan.collector_paused
 def zone_reconcile(
@@ -111,9 +129,13 @@ def zone_reconcile(
     full_read: bool = False,
     adopt: list | None = None,
     not_before: float | None = None,
+    scoped: bool = False,
 ) -> None:
     """Plan the zone against what the clusters want; store the plan as a change set for review (or apply it
     when the zone auto-applies and nothing needs a person).
+
+    `scoped`: discovery's events queued it, and named the host names they changed (records.debounce): when
+    nothing else asks for the whole zone, only those names are planned (records.plan_scope, `_scope_for`).
 
     `not_before` (epoch seconds) is the end of a debounce window: the job waits for it, so every discovery
     change of the window is in this one plan. (RQ's scheduler keeps whole seconds and polls once a second,
@@ -123,8 +145,9 @@ def zone_reconcile(
     stored = None
     if not_before is not None and not_before > time.time():
         # What the window's changes cannot alter (the zone's stored state, the last applied endpoints) is
-        # read while waiting; the plan uses it only if the zone's state did not move meanwhile.
-        stored = _read_stored_state(zone_id)
+        # read while waiting; the plan uses it only if the zone's state did not move meanwhile. (A plan of a
+        # few names reads a few rows: nothing to read ahead.)
+        stored = None if scoped else _read_stored_state(zone_id)
         wait = not_before - time.time()
         if wait > 0:
             time.sleep(min(wait, 5.0))
@@ -147,7 +170,7 @@ def zone_reconcile(
             )
         else:
             # Another discovery reconcile follows the running one, and sees these changes too.
-            rq_connection().set(_rerun_key(zone_id), cause, ex=ZONE_LOCK_TTL_S)
+            _rerun_later(zone_id, cause, scoped=scoped)
         log.info("zone %s %s; reconciling after it", zone.name, why)
 
     in_flight = zone.changesets.filter(status__in=[ChangeSet.Status.APPROVED, ChangeSet.Status.APPLYING])
@@ -164,6 +187,7 @@ def zone_reconcile(
                 full_read=full_read,
                 adopt=adopt or [],
                 stored=stored,
+                scoped=scoped,
             )
     except ZoneBusy:
         later("is busy")
@@ -172,8 +196,7 @@ def zone_reconcile(
         # The run fails too; the zone keeps the message and the run, so its pages show it (STYLE.md).
         services.zone_reconcile_failed(zone_id=zone_id, error=failure_message(exc), run_id=current_run_id())
         raise
-    if rq_connection().delete(_rerun_key(zone_id)):
-        enqueue("zone_reconcile", zone_id=zone_id, cause=cause)
+    _rerun_now(zone_id)
 
 
 @dataclass(frozen=True)
@@ -213,14 +236,35 @@ def _reconcile(
     full_read: bool,
     adopt: list,
     stored: StoredState | None = None,
+    scoped: bool = False,
 ) -> ChangeSet | None:
     now = timezone.now()
     # Between full reads the drift check (records.jobs_drift) keeps the stored state honest from DNS answers.
     drift_due = (
         zone.state_read_at is None or zone.state_read_at + timedelta(seconds=zone.full_read_interval) <= now
     )
+    redis = rq_connection()
     try:
-        if full_read or drift_due or not zone.state_valid:
+        known, noted = debounce.changed_names(redis, zone.id)
+    except RedisError as exc:
+        log.warning(
+            "zone %s: the changed names could not be read (%s); planning the whole zone", zone.name, exc
+        )
+        known, noted = False, frozenset()
+    changed = noted if known else None
+    if scoped and changed is not None and not changed:
+        log.info("zone %s: the names its events changed are planned already", zone.name)
+        return None
+    full = full_read or drift_due or not zone.state_valid
+    scope = _scope_for(
+        zone, changed, scoped=scoped and not full, cause=cause, person=bool(requested_by_id or adopt)
+    )
+    if scope is not None:
+        cs = _reconcile_names(zone, scope)
+        _names_planned(redis, zone, scope, whole_zone=False)
+        return cs
+    try:
+        if full:
             stored = None
             records = services.provider_for(zone.account).list_record_sets(zone.provider_zone_id)
             current = services.zone_store_state(zone_id=zone.id, records=records, full_read=True)
@@ -257,18 +301,74 @@ def _reconcile(
     cs = changesets.changeset_record(
         zone_id=zone.id, plan=plan, desired=desired, cause=cause, requested_by=requested_by, adopt=adopt
     )
+    _planned(zone, plan, cs)
+    _names_planned(redis, zone, noted, whole_zone=True)
+    return cs
+
+
+def _planned(zone: Zone, plan, cs: ChangeSet | None, scope: frozenset[str] | None = None) -> None:
     Zone.objects.filter(id=zone.id).update(
         last_reconcile_at=timezone.now(), last_reconcile_error="", last_reconcile_run_id=current_run_id()
     )
     counts = plan.counts()
     log.info(
-        "zone %s: plan %s (%s), change set %s",
+        "zone %s: plan %s (%s)%s, change set %s",
         zone.name,
         ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "empty",
         plan.fingerprint()[:12],
+        f" of {len(scope)} changed name(s)" if scope is not None else "",
         cs.id if cs else "-",
     )
+
+
+def _scope_for(
+    zone: Zone, changed: frozenset[str] | None, *, scoped: bool, cause: str, person: bool
+) -> frozenset[str] | None:
+    """The names to plan, when discovery's events named them and nothing asks for the whole zone; else None.
+
+    The whole zone is planned when the changed names are not known, too many, or when the last plan left
+    something undone: a change set waiting for review, rejected, failed or partly applied (their changes are
+    planned again with everything else), or a reconcile that failed.
+    """
+    if not scoped or not changed or cause != ChangeSet.Cause.DISCOVERY or person:
+        return None
+    if len(changed) > settings.RECONCILE_SCOPE_MAX_NAMES or zone.last_reconcile_error:
+        return None
+    last = zone.changesets.order_by("-created_at", "-id").values_list("status", flat=True).first()
+    if last not in (None, ChangeSet.Status.APPLIED, ChangeSet.Status.SUPERSEDED):
+        return None
+    return plan_scope.scope_names(changed)
+
+
+def _reconcile_names(zone: Zone, scope: frozenset[str]) -> ChangeSet | None:
+    """Plan the changed names only, from the stored state's rows that decide them."""
+    config = services.zone_config(zone)
+    lookup = plan_scope.scoped_lookup_names(scope, (config.naming, *config.also_read))
+    desired = services.desired_for_zone(zone, scope)
+    with metrics.timed(metrics.PLAN_DURATION, zone=zone.display_name):
+        plan = compute_plan(
+            desired,
+            services.zone_stored_recordsets(zone, lookup),
+            config,
+            previous=services.applied_desired_at(zone, scope),
+            scope=scope,
+            owned_total=services.owned_in_zone(zone),
+        )
+    metrics.PLAN_CHANGES.labels(zone.display_name).observe(len(plan.groups))
+    plan = hold_names(plan, proposals.held_names(zone))
+    cs = changesets.changeset_record(
+        zone_id=zone.id, plan=plan, desired=desired, cause=ChangeSet.Cause.DISCOVERY, scope=scope
+    )
+    _planned(zone, plan, cs, scope)
     return cs
+
+
+def _names_planned(redis, zone: Zone, names, *, whole_zone: bool) -> None:
+    try:
+        debounce.names_planned(redis, zone.id, [n.rstrip(".") for n in names], whole_zone=whole_zone)
+    except RedisError as exc:
+        # The names stay in the set: a later reconcile plans them again (an empty plan for them).
+        log.warning("zone %s: could not mark the changed names planned (%s)", zone.name, exc)
 
 
 @register_job(queue="dns")
@@ -331,12 +431,30 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
         and zone.state_known_at <= cs.created_at
     )
     current: list = []
+    # A plan of a few changed names is checked again against those names' rows only (records.plan_scope).
+    scope = plan_scope.scope_names(cs.scope) if cs.scope else None
+    lookup = None
+    if scope is not None:
+        config = services.zone_config(zone)
+        lookup = plan_scope.scoped_lookup_names(scope, (config.naming, *config.also_read))
+    stale = age is None or age > settings.APPLY_STATE_MAX_AGE_S
     try:
-        if resumed or not zone.state_valid or age is None or age > settings.APPLY_STATE_MAX_AGE_S:
+        if (
+            stale
+            and lookup is not None
+            and not resumed
+            and zone.state_valid
+            and _names_as_stored(cs, zone, provider)
+        ):
+            # The names it changes read as stored: the stored rows are good for this plan of a few names.
+            current = services.zone_stored_recordsets(zone, lookup)
+        elif resumed or not zone.state_valid or stale:
             records = provider.list_record_sets(zone.provider_zone_id)
             current = services.zone_store_state(zone_id=zone.id, records=records, full_read=True)
+            if lookup is not None:
+                current = plan_scope.scoped_current(current, lookup)
         elif not unchanged:
-            current = services.zone_stored_recordsets(zone)
+            current = services.zone_stored_recordsets(zone, lookup)
     except ProviderError as exc:
         services.zone_invalidate_state(zone_id=zone.id, error=exc.user_message, run_id=current_run_id())
         _finish(cs, [], [], set(), {}, f"reading the zone before the apply failed: {exc.user_message}")
@@ -365,7 +483,13 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
             current,
             services.zone_config(zone),
             adopt=[tuple(a) for a in cs.adopt],  # what the approver agreed to take over
-            previous=services.from_snapshot(zone.applied_desired) or None,
+            previous=(
+                services.applied_desired_at(zone, scope)
+                if scope is not None
+                else services.from_snapshot(zone.applied_desired) or None
+            ),
+            scope=scope,
+            owned_total=services.owned_in_zone(zone) if scope is not None else None,
         )
         plan = hold_names(plan, proposals.held_names(zone))
         if changesets.diff_signature(plan.to_dict()["groups"]) != changesets.rows_signature(rows):
@@ -383,6 +507,28 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
     else:
         applied_ids, failed = set(result.applied), result.failed
     _finish(cs, rows, groups, applied_ids, failed, error)
+
+
+def _names_as_stored(cs: ChangeSet, zone: Zone, provider) -> bool:
+    """Whether the provider shows, at every name the change set writes, what the stored state holds: a few
+    list requests instead of reading a large zone whole before applying a plan of a few names."""
+    names = {
+        a["ResourceRecordSet"]["Name"]
+        for actions in cs.changes.values_list("actions", flat=True)
+        for a in actions
+    }
+    fresh = provider.record_sets_at(zone.provider_zone_id, names)
+    if fresh is None:
+        return False
+    stored: dict[str, set[RecordSet]] = {}
+    for rs in services.zone_stored_recordsets(zone, fresh):
+        stored.setdefault(rs.name, set()).add(rs)
+    moved = sorted(n for n, rss in fresh.items() if set(rss) != stored.get(n, set()))
+    if moved:
+        log.info(
+            "zone %s: %s changed since the zone was read; reading it whole", zone.name, ", ".join(moved[:5])
+        )
+    return not moved
 
 
 def _plan_changes(row: Change) -> tuple[PlanChange, ...]:
@@ -458,7 +604,10 @@ def _finish(
             )
             zone.state_valid = False
             zone.save(update_fields=["state_valid"])
-    if applied:
+    if applied and cs.scope:
+        # A plan of a few names: the applied endpoints change at those names only.
+        services.applied_desired_merge(zone_id=zone.id, changeset_id=cs.id, names=cs.scope)
+    elif applied:
         # Copied inside the database: the snapshot need not travel through Python twice. It is part of the
         # stored state (what the next plan starts from), so `state_known_at` moves with it.
         Zone.objects.filter(id=zone.id).update(
@@ -476,9 +625,7 @@ def _finish(
             # A record set that named one of our health checks is gone: the check may be unused now.
             transaction.on_commit(lambda: enqueue("health_checks_prune", zone_id=zone.id))
     # A reconcile that waited for this apply runs now, from the state the apply left.
-    rerun = rq_connection().getdel(_rerun_key(zone.id))
-    if rerun is not None:
-        transaction.on_commit(lambda: enqueue("zone_reconcile", zone_id=zone.id, cause=rerun.decode()))
+    transaction.on_commit(lambda: _rerun_now(zone.id))
 
 
 @register_job(queue="default")
@@ -596,13 +743,13 @@ def account_import_zones(*, account_id: int, domain_filter: list | None = None) 
 
 def on_endpoints_changed(sender, *, cluster_id: int, names: frozenset[str], **kwargs) -> None:
     """Discovery changed these names: reconcile the zones holding them, at once in a quiet zone, then once
-    at the end of the debounce window for whatever came in during it (records/debounce.py)."""
-    from django.conf import settings
-
-    from records import debounce
-
+    at the end of the debounce window for whatever came in during it (records/debounce.py). The names are
+    noted first, so the reconcile plans just them (`scoped`)."""
     redis = rq_connection()
-    for zone in services.zones_for_names(names):
+    dns_names = {n.rstrip(".").lower() for n in names}
+    for zone in services.zones_for_names(dns_names):
+        apex = zone.name.rstrip(".").lower()
+        debounce.note_names(redis, zone.id, [n for n in dns_names if n == apex or n.endswith("." + apex)])
         decision = debounce.decide(redis, zone.id, settings.RECONCILE_DEBOUNCE_MS)
         if decision.enqueue:
             enqueue(
@@ -610,6 +757,7 @@ def on_endpoints_changed(sender, *, cluster_id: int, names: frozenset[str], **kw
                 zone_id=zone.id,
                 cause=ChangeSet.Cause.DISCOVERY,
                 not_before=time.time() + decision.delay_s if decision.delay_s else None,
+                scoped=True,
             )
 
 

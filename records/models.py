@@ -395,6 +395,12 @@ class ChangeSet(SnapshotColumns):
         default=list, blank=True, help_text="The endpoints the plan was computed from."
     )
     adopt = models.JSONField(default=list, blank=True, help_text="[name, type, set id] this plan takes over.")
+    scope = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The names (FQDNs) this plan covers, when discovery changed only those; empty: the whole "
+        "zone. `desired` then holds the endpoints at these names only.",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -638,6 +638,8 @@ def compute_plan(
     *,
     adopt: Iterable[RecordKey | tuple[str, str, str] | str] = (),
     previous: Iterable[Endpoint] | Desired | None = None,
+    scope: frozenset[str] | None = None,
+    owned_total: int | None = None,
 ) -> Plan:
     """Plan the changes that make the zone serve `desired`, touching only records owned by `config.owner_id`.
 
@@ -649,12 +651,19 @@ def compute_plan(
     previous: the endpoints the last *applied* plan was computed from (optional). With them, reasons name the
         cluster a deleted source was in, and a record that differs although its sources did not is marked
         drift (the zone moved, not the clusters).
+    scope: plan only these names (FQDNs, records.plan_scope): `desired` and `previous` hold the endpoints at
+        them, `current` the record sets plan_scope.scoped_lookup_names selects; deletes are planned only at
+        these names. The result is the whole-zone plan's at these names.
+    owned_total: with a scope, the records the portal owns in the whole zone (for the share of them a plan
+        may update or delete without a person).
 
     The result does not depend on the order of `desired` or `current`. ValueError when `current` lists a
     record set twice.
     """
     with collector_paused():
-        return _compute_plan(desired, current, config, adopt=adopt, previous=previous)
+        return _compute_plan(
+            desired, current, config, adopt=adopt, previous=previous, scope=scope, owned_total=owned_total
+        )
 
 
 def hold_names(plan: Plan, held: dict[str, str]) -> Plan:
@@ -699,8 +708,12 @@ def _compute_plan(
     *,
     adopt: Iterable[RecordKey | tuple[str, str, str] | str] = (),
     previous: Iterable[Endpoint] | Desired | None = None,
+    scope: frozenset[str] | None = None,
+    owned_total: int | None = None,
 ) -> Plan:
     """compute_plan without the collector pause."""
+    if scope is not None:
+        desired, previous = _in_scope(desired, scope), _in_scope(previous, scope)
     ctx = _Ctx(current, config)
     zone = config.zone
     want_all = (
@@ -861,6 +874,8 @@ def _compute_plan(
     # Deletes: owned records nobody wants any more, built from the current state (exact match for Route53).
     managed = ctx.managed
     gone = [k for k in cur.keys() - want_all.records.keys() if k[1] in managed]
+    if scope is not None:
+        gone = [k for k in gone if k[0] in scope]  # the rest of `cur` is there as context only
     # What replaces a deleted record set at its name and type (round robin becoming weighted replaces the
     # set without an identifier by sets with one): read only when something goes.
     gone_at = {(k[0], k[1]) for k in gone}
@@ -921,10 +936,11 @@ def _compute_plan(
         more = f" and {len(adopts) - 5} more" if len(adopts) > 5 else ""
         approval.append(f"takes over {len(adopts)} record(s) not owned by {me}: {shown}{more}")
     touched = sum(1 for g in final if g.kind in (UPDATE, DELETE))
-    if owned_count >= config.min_owned_for_share and touched > config.max_change_share * owned_count:
+    share_of = owned_count if scope is None or owned_total is None else max(owned_total, owned_count)
+    if share_of >= config.min_owned_for_share and touched > config.max_change_share * share_of:
         approval.append(
-            f"updates or deletes {touched} of the {owned_count} records owned in this zone "
-            f"({100 * touched / owned_count:.0f} %, above the "
+            f"updates or deletes {touched} of the {share_of} records owned in this zone "
+            f"({100 * touched / share_of:.0f} %, above the "
             f"{100 * config.max_change_share:.0f} % threshold)"
         )
 
@@ -942,8 +958,15 @@ def _compute_plan(
         skipped=tuple(sorted(skipped, key=lambda s: (s.key, s.kind))),
         notes=tuple(notes),
         approval_reasons=tuple(approval),
-        owned_count=owned_count,
+        owned_count=share_of,
     )
+
+
+def _in_scope(endpoints: Iterable[Endpoint] | Desired | None, scope: frozenset[str]) -> Any:
+    # the endpoints at the scoped names (aggregated desired states are taken as they are)
+    if endpoints is None or isinstance(endpoints, Desired):
+        return endpoints
+    return [ep for ep in endpoints if normalize_name(ep.dns_name) in scope]
 
 
 def _not_ours_in_row(ctx: _Ctx, k: tuple[str, str, str]) -> list[tuple[str, str, str]]:

@@ -6,13 +6,14 @@ endpoints, and its stored state (the last read of the zone, kept current by appl
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.aggregates import JSONBAgg
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.db.models.functions import JSONArray
 from django.utils import timezone
@@ -112,13 +113,18 @@ def zone_config(zone: Zone) -> ZoneConfig:
     )
 
 
-def desired_for_zone(zone: Zone) -> list[EndpointData]:
+def desired_for_zone(zone: Zone, names: Iterable[str] | None = None) -> list[EndpointData]:
     """Every enabled cluster's endpoints under the zone, stale clusters' included (frozen as last seen: an
-    unreachable cluster is not an empty cluster, and leaving them out would plan deletes)."""
+    unreachable cluster is not an empty cluster, and leaving them out would plan deletes). With `names`
+    (FQDNs): the endpoints at those names only."""
     apex = zone.name.rstrip(".")
+    rows = Endpoint.objects.filter(cluster__enabled=True).filter(
+        Q(dns_name=apex) | Q(dns_name__endswith="." + apex)
+    )
+    if names is not None:
+        rows = rows.filter(dns_name__in=_dns_names(names))
     rows = (
-        Endpoint.objects.filter(cluster__enabled=True)
-        .filter(Q(dns_name=apex) | Q(dns_name__endswith="." + apex))
+        rows
         # One JSON array of plain rows, decoded once: a zone of 10,000 endpoints is read on every reconcile,
         # and model instances, or even a JSON decode per column and row, cost most of that time.
         .aggregate(rows=JSONBAgg(JSONArray(*Endpoint.ROW_FIELDS), default=[]))["rows"]
@@ -204,11 +210,51 @@ def zone_store_state(*, zone_id: int, records: Sequence[dict[str, Any]], full_re
     return [rs for _, rs in parsed]
 
 
-def zone_stored_recordsets(zone: Zone) -> list[RecordSet]:
-    """The zone's stored state, as the plan engine takes it."""
+def zone_stored_recordsets(zone: Zone, names: Iterable[str] | None = None) -> list[RecordSet]:
+    """The zone's stored state, as the plan engine takes it; with `names` (FQDNs): the record sets there."""
+    rows = ZoneRecord.objects.filter(zone=zone)
+    if names is not None:
+        rows = rows.filter(name__in=list(names))
     # One JSON array decoded once, rather than one decode per row (20,000 of them in a large zone).
-    rows = ZoneRecord.objects.filter(zone=zone).aggregate(rows=JSONBAgg("data", default=[]))["rows"]
-    return [recordset_from_route53(r) for r in rows]
+    data = rows.aggregate(rows=JSONBAgg("data", default=[]))["rows"]
+    return [recordset_from_route53(r) for r in data]
+
+
+def _dns_names(names: Iterable[str]) -> list[str]:
+    # FQDNs as endpoints and snapshots spell them: lower case, no trailing dot
+    return sorted({n.rstrip(".").lower() for n in names})
+
+
+def applied_desired_at(zone: Zone, names: Iterable[str]) -> list[EndpointData]:
+    """The endpoints of the zone's last applied plan at these names (FQDNs), picked inside the database: the
+    snapshot of a 10,000-endpoint zone need not travel through Python for a few names."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT COALESCE(jsonb_agg(e), '[]'::jsonb) FROM {Zone._meta.db_table} z, "  # noqa: S608 - table name
+            "jsonb_array_elements(z.applied_desired) e WHERE z.id = %s AND e->>'dnsName' = ANY(%s)",
+            [zone.id, _dns_names(names)],
+        )
+        items = cur.fetchone()[0]
+    return from_snapshot(json.loads(items) if isinstance(items, str) else items)
+
+
+def applied_desired_merge(*, zone_id: int, changeset_id: int, names: Iterable[str]) -> None:
+    """After a scoped change set is applied: the zone's applied endpoints are the old ones at every other
+    name and the change set's at its names (the whole list is rewritten inside the database)."""
+    table, cs_table = Zone._meta.db_table, ChangeSet._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {table} SET applied_desired = COALESCE((SELECT jsonb_agg(e) FROM "  # noqa: S608
+            f"jsonb_array_elements({table}.applied_desired) e WHERE NOT (e->>'dnsName' = ANY(%s))), "
+            f"'[]'::jsonb) || (SELECT desired FROM {cs_table} WHERE id = %s), state_known_at = %s "
+            "WHERE id = %s",
+            [_dns_names(names), changeset_id, timezone.now(), zone_id],
+        )
+
+
+def owned_in_zone(zone: Zone) -> int | None:
+    """How many record sets of the zone the portal owns, as its stored state counts them."""
+    return (zone.ownership_counts or {}).get(ZoneRecord.Ownership.OWNED)
 
 
 def zone_invalidate_state(*, zone_id: int, error: str = "", run_id: int | None = None) -> None:

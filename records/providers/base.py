@@ -11,12 +11,13 @@ import contextlib
 import ipaddress
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from records.plan import Change
+from records.recordset import RecordSet
 
 
 class ProviderError(Exception):
@@ -330,6 +331,11 @@ class Provider(ABC):
     @abstractmethod
     def list_record_sets(self, zone_id: str) -> list[dict[str, Any]]:
         """Every record set of the zone as Route53 dicts (`ResourceRecordSets` items), all pages."""
+
+    def record_sets_at(self, zone_id: str, names: Iterable[str]) -> dict[str, list[RecordSet]] | None:
+        """The record sets at these names (FQDNs, normalised) only, when the provider can read them for less
+        than the whole zone; None when it cannot (the caller reads the whole zone)."""
+        return None
 
     @abstractmethod
     def apply(self, zone_id: str, groups: Sequence[ChangeGroupInput], *, wait: bool = True) -> ApplyResult:

@@ -562,6 +562,10 @@ class Route53Provider(Route53HealthChecks, Provider):
             out.extend(resp.get("ResourceRecordSets", []))
         return out
 
+    def record_sets_at(self, zone_id: str, names: Iterable[str]) -> dict[str, list[RecordSet]]:
+        """The record sets at these names: a list request or so per name (see _read_names)."""
+        return self._read_names(_bare_zone_id(zone_id), names)
+
     def nameservers(self, zone_id: str) -> list[str]:
         """The zone's delegation set (a private zone has none: empty list)."""
         zid = _bare_zone_id(zone_id)
