@@ -154,7 +154,11 @@ if not DATABASE_URL:
     DATABASE_URL = embedded.database_url(DATA_DIR)
 try:
     DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
+        # A kept connection is checked before a request uses it: after PostgreSQL restarts or fails over, each
+        # thread's old connection would otherwise fail its next request with a 500 (bench/soak.py saw them).
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True
+        )
     }
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL Django understands ({exc}).") from None
