@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connections
 from redis import Redis
 
 from dnsportal import queue
@@ -87,7 +88,10 @@ def run_forever(redis: Redis, *, interval: float = 1.0, stop: threading.Event | 
             for name in tick(redis):
                 log.info("enqueued periodic job %s", name)
         except Exception:
-            # Redis or the database may be briefly away; the next tick tries again.
+            # Redis or the database may be briefly away; the next tick tries again, on a new database
+            # connection: one PostgreSQL dropped (a restart, a failover) stays broken until it is closed,
+            # and this loop has no request cycle to close it (bench/soak.py: it enqueued nothing again).
             log.exception("scheduler tick failed")
+            connections.close_all()
         stop.wait(interval)
     log.info("scheduler stopped")
