@@ -58,7 +58,7 @@ def jobruns_sweep() -> None:
       message is pushed again (the same RQ job id; a second delivery finds the row claimed).
     """
     from rq.exceptions import NoSuchJobError
-    from rq.job import Job, JobStatus
+    from rq.job import Job
 
     lease = timedelta(seconds=settings.JOB_LEASE_S)
     cutoff = timezone.now() - lease
@@ -84,19 +84,38 @@ def jobruns_sweep() -> None:
         again = queue.enqueue(run.name, **run.kwargs)
         log.warning("job run %s (%s) stopped with its worker; queued again as %s", run.id, run.name, again.id)
     redis = queue.rq_connection()
-    waiting = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
     for run_id, run_queue in JobRun.objects.filter(
         status=JobRun.Status.PENDING, created_at__lt=cutoff
     ).values_list("id", "queue"):
         try:
-            status = Job.fetch(f"run-{run_id}", connection=redis).get_status(refresh=False)
+            job = Job.fetch(f"run-{run_id}", connection=redis)
         except NoSuchJobError:
-            status = None
-        if status not in waiting:
+            job = None
+        if job is None or not _message_waits(job, redis):
             queue.push(run_id, run_queue)
+            status = job.get_status(refresh=False) if job else "no message"
             log.warning(
                 "job run %s was pending with no message to start it (%s); pushed again", run_id, status
             )
+
+
+def _message_waits(job, redis) -> bool:
+    """Whether RQ will still start this job: scheduled, in its queue's list, or taken by a worker that lives.
+    (A worker killed, or exiting as Redis went away, between taking a message and starting it leaves the job
+    `queued` in no queue, or `started` by nobody.)"""
+    import django_rq
+    from rq import Worker
+    from rq.job import JobStatus
+
+    status = job.get_status(refresh=False)
+    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return True
+    if status == JobStatus.QUEUED:
+        return redis.lpos(django_rq.get_queue(job.origin).key, job.id) is not None
+    if status == JobStatus.STARTED:
+        worker_key = Worker.redis_worker_namespace_prefix + (job.worker_name or "")
+        return bool(job.worker_name) and bool(redis.exists(worker_key))
+    return False
 
 
 periodic("jobruns_sweep", every=15)

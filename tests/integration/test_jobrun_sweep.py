@@ -91,6 +91,22 @@ def test_a_long_job_that_beats_is_not_swept(tmp_path, settings):
     assert not JobRun.objects.filter(name="zone_reconcile", id__gt=run.id).exists()
 
 
+def test_pending_run_whose_message_a_dying_worker_took_is_pushed_again(settings):
+    """A worker that took the message and died before starting it (killed, or exiting as Redis went away)
+    leaves the job `queued` in no queue: the soak found one that way, pending for good."""
+    settings.JOB_LEASE_S = LEASE_S
+    run = enqueue("jobruns_prune")
+    job_id = f"run-{run.id}"
+    rq_queue = django_rq.get_queue("default")
+    assert rq_connection().lrem(rq_queue.key, 0, job_id) == 1  # taken off the list, as a dequeue does
+    assert Job.fetch(job_id, connection=rq_connection()).get_status() == "queued"
+    JobRun.objects.filter(id=run.id).update(created_at=timezone.now() - timedelta(seconds=LEASE_S + 1))
+    jobruns_sweep()
+    assert job_id in rq_queue.job_ids
+    drain_queues()
+    assert status(run) == JobRun.Status.DONE
+
+
 def test_pending_run_whose_message_redis_lost_is_pushed_again(settings):
     settings.JOB_LEASE_S = LEASE_S
     run = enqueue("jobruns_prune")
