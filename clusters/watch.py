@@ -242,6 +242,12 @@ class ClusterWatcher:
                 except Exception as exc:
                     if self.stop_event.is_set() or need_relist.is_set():
                         return
+                    if isinstance(exc, DatabaseError):
+                        # PostgreSQL went away mid-event: the object index may have moved where the rows did
+                        # not, so a resumed watch would not see the event again. A relist rewrites the rows.
+                        log.warning("cluster %s: %s event not stored (%s); relisting", self.name, kind, exc)
+                        need_relist.set()
+                        return
                     if custom is not None and getattr(exc, "status", None) == 404:
                         # The CRD was removed: relist, which checks again which kinds the cluster serves.
                         log.info("cluster %s: %s is no longer served; relisting", self.name, kind)

@@ -688,9 +688,10 @@ periodic("changesets_resume", every=60)
 
 @register_job(queue="dns")
 def zones_rerun_sweep() -> None:
-    """A reconcile asked for while its zone was busy waits in the zone's rerun key for the holder of the zone
-    lock to run it at its end; a holder killed with its worker never will (its lock's lease runs out). Run
-    those now: the zone's lock is free and no reconcile of it is queued or running."""
+    """Reconciles nothing else will run. One asked for while its zone was busy waits in the zone's rerun key
+    for the holder of the zone lock to run it at its end; a holder killed with its worker never will (its
+    lock's lease runs out): run those when the zone's lock is free and no reconcile of it is queued or
+    running. And a zone whose last reconcile failed is reconciled again."""
     from dnsportal.models import JobRun
 
     redis = rq_connection()
@@ -709,6 +710,27 @@ def zones_rerun_sweep() -> None:
         if rerun is not None:
             log.warning("zone %s: the reconcile that was to follow a dead worker's runs now", zone_id)
             enqueue("zone_reconcile", zone_id=zone_id, cause=rerun.decode().partition("|")[0])
+    # A reconcile that failed (Redis or PostgreSQL away, the provider throttling) is not run again by anything
+    # else: the changes it was to plan would wait for the zone's next event. Again, at most every 30 s.
+    failed_before = timezone.now() - timedelta(seconds=30)
+    for zone_id, run_id in (
+        Zone.objects.filter(enabled=True)
+        .exclude(last_reconcile_error="")
+        .values_list("id", "last_reconcile_run_id")
+    ):
+        last = (
+            JobRun.objects.filter(id=run_id).values_list("status", "finished_at").first() if run_id else None
+        )
+        if last is not None and (last[0] != JobRun.Status.FAILED or not last[1] or last[1] > failed_before):
+            continue
+        waiting = JobRun.objects.filter(
+            name="zone_reconcile",
+            kwargs__zone_id=zone_id,
+            status__in=[JobRun.Status.PENDING, JobRun.Status.RUNNING],
+        )
+        if not waiting.exists():
+            log.warning("zone %s: its last reconcile failed; reconciling again", zone_id)
+            enqueue("zone_reconcile", zone_id=zone_id, cause=ChangeSet.Cause.DISCOVERY)
 
 
 periodic("zones_rerun_sweep", every=15)

@@ -163,3 +163,26 @@ def test_a_reconcile_waiting_for_a_dead_lock_holder_is_run():
         assert redis.exists(_rerun_key(32))  # its holder runs it at its end
     finally:
         redis.delete(_rerun_key(31), _rerun_key(32), _zone_lock_key(32))
+
+
+def test_a_zone_whose_last_reconcile_failed_is_reconciled_again():
+    from records.models import ProviderAccount, Zone
+
+    account = ProviderAccount.objects.create(name="r53")
+    zone = Zone.objects.create(account=account, name="example.com.", provider_zone_id="Z1")
+    failed = JobRun.objects.create(
+        name="zone_reconcile",
+        kwargs={"zone_id": zone.id},
+        status=JobRun.Status.FAILED,
+        finished_at=timezone.now(),
+    )
+    Zone.objects.filter(id=zone.id).update(last_reconcile_error="Redis away", last_reconcile_run_id=failed.id)
+    zones_rerun_sweep()
+    assert not JobRun.objects.filter(id__gt=failed.id).exists()  # it failed a moment ago: not yet
+
+    JobRun.objects.filter(id=failed.id).update(finished_at=timezone.now() - timedelta(seconds=31))
+    zones_rerun_sweep()
+    again = JobRun.objects.get(id__gt=failed.id)
+    assert (again.name, again.kwargs["zone_id"]) == ("zone_reconcile", zone.id)
+    zones_rerun_sweep()
+    assert JobRun.objects.filter(id__gt=failed.id).count() == 1  # one is queued already
