@@ -44,7 +44,7 @@ class Endpoint(models.Model):
     source = models.ForeignKey(
         "clusters.DiscoveredObject", on_delete=models.CASCADE, related_name="endpoints"
     )
-    dns_name = models.CharField(max_length=253, db_index=True)
+    dns_name = models.CharField(max_length=253)  # indexed below, as the list's order and for prefixes
     record_type = models.CharField(max_length=10)
     set_identifier = models.CharField(max_length=128, blank=True)
     targets = models.JSONField(default=list)
@@ -65,6 +65,19 @@ class Endpoint(models.Model):
                 fields=["source", "dns_name", "record_type", "set_identifier"],
                 name="endpoint_unique_per_source",
             )
+        ]
+        indexes = [
+            # The endpoints list's order, with the id: a page deep in 100,000 endpoints is an index-only
+            # scan to its ids (dnsportal.paging). Lookups by name use it too.
+            models.Index(
+                fields=["dns_name", "record_type", "set_identifier", "cluster"],
+                include=["id"],
+                name="endpoint_list_order",
+            ),
+            # LIKE 'prefix%' (similar names): the database's collation is not C
+            models.Index(
+                fields=["dns_name"], opclasses=["varchar_pattern_ops"], name="endpoint_dns_name_like"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -342,8 +355,9 @@ class ZoneRecord(models.Model):
     class Meta:
         ordering = ["name", "type", "set_identifier"]
         constraints = [
+            # with the id: the records lists' pages are found in this index alone (dnsportal.paging)
             models.UniqueConstraint(
-                fields=["zone", "name", "type", "set_identifier"], name="zone_record_unique"
+                fields=["zone", "name", "type", "set_identifier"], include=["id"], name="zone_record_unique"
             )
         ]
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from records import services
 from records.aggregate import aggregate
@@ -263,7 +264,11 @@ def _stored_at(zone: Zone, config: ZoneConfig, names: list[str]) -> list[RecordS
     wanted = {n + "." for n in names}
     for n in names:
         wanted |= ownership_names(config, n + ".")
-    rows = zone.records.filter(name__in=sorted(wanted)).values_list("data", flat=True)
+    # About 30 names per page name (3,200 a page): as one array, each looked up in the zone's index. An
+    # `IN (…)` of 3,200 parameters was planned as a scan of the zone's every record (80 ms at 200,000), and
+    # adapting its parameters one by one cost 30 ms more.
+    in_array = RawSQL("SELECT unnest(%s::text[])", [sorted(wanted)])
+    rows = zone.records.filter(name__in=in_array).order_by().values_list("data", flat=True)
     return [recordset_from_route53(data) for data in rows]
 
 

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from dnsportal import queue
 from dnsportal.errors import PortalError
+from dnsportal.paging import IdPaginator
 from dnsportal.roles import ADMINISTER, APPROVE, OPERATE, VIEW, role_required
 from records import changesets, selectors, services, verification_services
 from records.forms import AccountForm, ImportZonesForm, ZoneForm
@@ -100,7 +101,7 @@ def zone_detail(request: HttpRequest, zone_id: int) -> HttpResponse:
     ownership = request.GET.get("ownership", "")
     if ownership in ZoneRecord.Ownership.values:
         records = records.filter(ownership=ownership)
-    page = Paginator(records, RECORD_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = IdPaginator(records, RECORD_PAGE_SIZE).get_page(request.GET.get("page"))
     latest = zone.changesets.order_by("-created_at").first()
     ctx = {
         "zone": zone,
@@ -184,7 +185,7 @@ def record_list(request: HttpRequest) -> HttpResponse:
     ownership = request.GET.get("ownership", "")
     if ownership in ZoneRecord.Ownership.values:
         records = records.filter(ownership=ownership)
-    page = Paginator(records, RECORD_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = IdPaginator(records, RECORD_PAGE_SIZE).get_page(request.GET.get("page"))
     ctx = {
         "page": page,
         "q": q,
@@ -479,7 +480,9 @@ def endpoint_list(request: HttpRequest) -> HttpResponse:
     private = request.GET.get("private") == "1"
     record_type = request.GET.get("type", "")
     rows = selectors.endpoints(q=q, cluster=cluster, private=private, record_type=record_type)
-    page = Paginator(rows, ENDPOINT_PAGE_SIZE).get_page(request.GET.get("page"))
+    # the order of the endpoint_list_order index (cluster by id, not by name): a page is an index range
+    rows = rows.order_by("dns_name", "record_type", "set_identifier", "cluster_id")
+    page = IdPaginator(rows, ENDPOINT_PAGE_SIZE).get_page(request.GET.get("page"))
     # Why a row is not (fully) in DNS, planned for the names of this page only.
     reasons = selectors.unpublished_reasons(ep.dns_name for ep in page.object_list)
     for ep in page.object_list:

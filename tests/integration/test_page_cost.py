@@ -190,3 +190,68 @@ def test_the_ownership_names_a_page_looks_up_are_every_name_the_registry_reads_b
         assert any(
             b is not None and b[0] in (fqdn, fqdn.replace("*", naming.wildcard_replacement)) for b in back
         )
+
+
+def test_a_page_deep_in_a_list_holds_the_rows_an_offset_over_the_whole_rows_gives(client, carol):
+    """The lists find a page's ids first (dnsportal.paging.IdPaginator): every page, filtered or not, holds
+    the rows, in order, that a plain LIMIT/OFFSET over the whole rows holds."""
+    from django.core.paginator import Paginator
+
+    from dnsportal.paging import IdPaginator
+    from records import selectors
+
+    zone, _, _ = build(450, "deep")
+    lists = [
+        selectors.endpoints().order_by("dns_name", "record_type", "set_identifier", "cluster_id"),
+        selectors.endpoints(q="svc-1", cluster="deep-1"),
+        ZoneRecord.objects.select_related("zone").order_by("zone_id", "name", "type", "set_identifier"),
+        zone.records.filter(ownership="owned"),
+    ]
+    for rows in lists:
+        plain, by_id = Paginator(rows, 20), IdPaginator(rows, 20)
+        assert by_id.num_pages == plain.num_pages > 2
+        for number in (1, 2, plain.num_pages // 2, plain.num_pages):
+            assert [r.pk for r in by_id.page(number)] == [r.pk for r in plain.page(number)], (rows, number)
+    client.force_login(carol)
+    _, middle = cost(client, "/endpoints/?cluster=deep-1&page=3")
+    assert b"deep-0" not in middle.split(b"<tbody>")[1]
+    assert b"Page 3 of 3 (225 in all)" in middle
+
+
+def test_the_lists_find_a_deep_page_in_an_index_alone():
+    """A page's ids come from an index in the list's order that carries the id: no sort of every row, and
+    no read of the rows skipped (an index-only scan), whatever the table's size."""
+    from records import selectors
+
+    zone, _, _ = build(200, "idx")
+    lists = {
+        "endpoints": selectors.endpoints().order_by(
+            "dns_name", "record_type", "set_identifier", "cluster_id"
+        ),
+        "records": ZoneRecord.objects.order_by("zone_id", "name", "type", "set_identifier"),
+        "zone": zone.records.all(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE records_endpoint")
+        cursor.execute("ANALYZE records_zonerecord")
+        # with few rows a sort or a scan of the table is cheaper: make them as dear as PostgreSQL allows
+        for plan_kind in ("sort", "incremental_sort", "seqscan", "bitmapscan"):
+            cursor.execute(f"SET LOCAL enable_{plan_kind} = off")
+    for name, rows in lists.items():
+        plan = rows.values("pk")[150:250].explain()
+        assert "Index Only Scan" in plan, (name, plan)
+        assert "Sort" not in plan, (name, plan)
+
+
+def test_a_page_of_endpoints_looks_up_its_records_in_one_array_whatever_the_names(client, carol):
+    """The zone's records at a page's names and their ownership TXT names (about 30 a name) are one array
+    parameter joined to the zone's index, not an `IN` list of thousands of parameters, which PostgreSQL
+    planned as a scan of every record of the zone."""
+    client.force_login(carol)
+    build(300, "arr")
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/endpoints/").status_code == 200
+    lookups = [q["sql"] for q in captured.captured_queries if '"records_zonerecord"."data"' in q["sql"]]
+    assert len(lookups) == 1
+    assert "unnest(" in lookups[0]
+    assert "_dnsportal-a.svc-0.arr.example.com." in lookups[0]
