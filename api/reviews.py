@@ -24,6 +24,10 @@ from records import changesets, lifecycle, proposals
 from records.models import Change, ChangeSet, PolicyObjectWrite, PolicyProposal, Zone
 from records.traffic import TrafficPolicy
 
+# select_related ignores the related model's manager: a zone joined to a row would bring its last applied
+# endpoints (megabytes of JSON in a zone of 100,000 names) unless they are deferred here.
+ZONE_SNAPSHOTS = tuple(f"zone__{f}" for f in Zone.SNAPSHOT_FIELDS)
+
 WAIT = OpenApiParameter(
     "wait",
     int,
@@ -160,7 +164,7 @@ class ChangeSetViewSet(PortalViewSet):
     perms = {"approve": APPROVE, "reject": APPROVE}
 
     def get_queryset(self):
-        return ChangeSet.objects.select_related("zone", "requested_by", "approved_by")
+        return ChangeSet.objects.select_related("zone", "requested_by", "approved_by").defer(*ZONE_SNAPSHOTS)
 
     def _detail(self, pk) -> ChangeSet:
         rows = Change.objects.order_by("position")
@@ -347,7 +351,9 @@ class ProposalViewSet(PortalViewSet):
     }
 
     def get_queryset(self):
-        return PolicyProposal.objects.select_related("zone", "proposed_by", "approved_by")
+        return PolicyProposal.objects.select_related("zone", "proposed_by", "approved_by").defer(
+            *ZONE_SNAPSHOTS
+        )
 
     def _detail(self, pk) -> PolicyProposal:
         writes = PolicyObjectWrite.objects.select_related("cluster")

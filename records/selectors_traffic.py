@@ -143,7 +143,11 @@ def hostname_policy(hostname: str) -> HostnamePolicy:
 
 
 def proposal_list(*, status: str = "", q: str = "", page: Any = None) -> Page:
-    rows: QuerySet = PolicyProposal.objects.select_related("zone", "proposed_by", "approved_by", "changeset")
+    rows: QuerySet = PolicyProposal.objects.select_related(
+        "zone", "proposed_by", "approved_by", "changeset"
+    ).defer(  # select_related ignores the related models' managers: their snapshots stay out
+        *(f"zone__{f}" for f in Zone.SNAPSHOT_FIELDS), *(f"changeset__{f}" for f in ChangeSet.SNAPSHOT_FIELDS)
+    )
     if status in PolicyProposal.Status.values:
         rows = rows.filter(status=status)
     if q:

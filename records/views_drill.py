@@ -88,7 +88,9 @@ def drill_new(request: HttpRequest, dns_name: str) -> HttpResponse:
 
 def _drill(drill_id: int) -> FailoverDrill:
     try:
-        return FailoverDrill.objects.select_related("zone", "proposed_by", "approved_by").get(id=drill_id)
+        rows = FailoverDrill.objects.select_related("zone", "proposed_by", "approved_by")
+        # select_related ignores Zone's manager: its snapshot (the last applied endpoints) stays out
+        return rows.defer(*(f"zone__{f}" for f in Zone.SNAPSHOT_FIELDS)).get(id=drill_id)
     except FailoverDrill.DoesNotExist:
         raise Http404("No such failover drill.") from None
 

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dnsportal.errors import PortalError
 from dnsportal.roles import APPROVE, OPERATE, VIEW, has_role_perm, role_required
 from records import services, shift, shifts
-from records.models import ShiftPlan, Zone
+from records.models import ChangeSet, ShiftPlan, Zone
 from records.traffic import WEIGHTED
 from records.views_review import ReviewedPage
 
@@ -135,7 +135,9 @@ def shift_new(request: HttpRequest, dns_name: str) -> HttpResponse:
 
 def _plan(plan_id: int) -> ShiftPlan:
     try:
-        return ShiftPlan.objects.select_related("zone", "proposed_by", "approved_by").get(id=plan_id)
+        rows = ShiftPlan.objects.select_related("zone", "proposed_by", "approved_by")
+        # select_related ignores Zone's manager: its snapshot (the last applied endpoints) stays out
+        return rows.defer(*(f"zone__{f}" for f in Zone.SNAPSHOT_FIELDS)).get(id=plan_id)
     except ShiftPlan.DoesNotExist:
         raise Http404("No such traffic shift.") from None
 
@@ -144,7 +146,8 @@ def _context(request: HttpRequest, plan: ShiftPlan, error: str = "") -> dict[str
     pending = plan.status == ShiftPlan.Status.PENDING
     own = plan.proposed_by_id is not None and plan.proposed_by_id == request.user.id
     operator = has_role_perm(request.user, OPERATE)
-    steps = list(plan.steps.select_related("proposal__changeset").order_by("index"))
+    snapshots = (f"proposal__changeset__{f}" for f in ChangeSet.SNAPSHOT_FIELDS)
+    steps = list(plan.steps.select_related("proposal__changeset").defer(*snapshots).order_by("index"))
     return {
         "plan": plan,
         "steps": steps,

@@ -255,3 +255,39 @@ def test_a_page_of_endpoints_looks_up_its_records_in_one_array_whatever_the_name
     assert len(lookups) == 1
     assert "unnest(" in lookups[0]
     assert "_dnsportal-a.svc-0.arr.example.com." in lookups[0]
+
+
+def test_no_api_view_or_review_page_reads_the_snapshots_of_a_zone_or_change_set(client, carol):
+    """The API's change sets, proposals and verifications, the proposals list and the shift and drill pages
+    join their rows to a zone or change set too: the snapshots stay out of their SQL as well."""
+    from records.models import FailoverDrill, PolicyProposal, ShiftPlan, ShiftStep, Verification
+
+    client.force_login(carol)
+    zone, cs, name = build(20, "apisnap")
+    Zone.objects.filter(id=zone.id).update(applied_desired=[{"dnsName": "x.apisnap.example.com"}])
+    ChangeSet.objects.filter(id=cs.id).update(desired=[{"dnsName": "x.apisnap.example.com"}])
+    host = name
+    proposal = PolicyProposal.objects.create(zone=zone, hostname=host, policy={}, changeset=cs)
+    v = Verification.objects.create(zone=zone, kind=Verification.Kind.DISTRIBUTION, hostname=host)
+    plan = ShiftPlan.objects.create(
+        zone=zone, hostname=host, clusters=[], start={}, splits=[], base_policy={}, hold_seconds=1
+    )
+    ShiftStep.objects.create(plan=plan, index=1, split={}, proposal=proposal)
+    drill = FailoverDrill.objects.create(zone=zone, hostname=host, action="url", primary={}, secondary={})
+    urls = [
+        "/api/v1/changesets/",
+        f"/api/v1/changesets/{cs.id}/",
+        "/api/v1/proposals/",
+        f"/api/v1/proposals/{proposal.id}/",
+        "/api/v1/verifications/",
+        f"/api/v1/verifications/{v.id}/",
+        "/policies/proposals/",
+        f"/shifts/{plan.id}/",
+        f"/drills/{drill.id}/",
+    ]
+    for url in urls:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200, url
+        sql = " ".join(q["sql"] for q in captured.captured_queries)
+        assert "applied_desired" not in sql, url
+        assert '"records_changeset"."desired"' not in sql, url
