@@ -23,8 +23,8 @@ from dnsportal.scheduler import periodic
 from records import changesets, debounce, plan_scope, proposals, services
 from records.endpoint import Endpoint as EndpointData
 from records.models import Change, ChangeSet, ProviderAccount, Zone
+from records.plan import ACTION_UPSERT, ChangeRejected, collector_paused, compute_plan, hold_names
 from records.plan import Change as PlanChange
-from records.plan import ChangeRejected, collector_paused, compute_plan, hold_names
 from records.providers.base import ChangeGroupInput, ProviderError
 from records.recordset import RecordSet, recordset_from_route53
 
@@ -510,13 +510,21 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
 
 
 def _names_as_stored(cs: ChangeSet, zone: Zone, provider) -> bool:
-    """Whether the provider shows, at every name the change set writes, what the stored state holds: a few
-    list requests instead of reading a large zone whole before applying a plan of a few names."""
+    """Whether the provider shows what the stored state holds at every name the change set UPSERTs: a list
+    request or two instead of reading a large zone whole before applying a plan of a few names.
+
+    Only UPSERTs need it: Route53 checks a CREATE (refused where the record set is) and a DELETE (refused
+    unless it matches exactly) in the batch itself, all or nothing, so a zone that moved makes those fail
+    rather than overwrite; an UPSERT writes over whatever is there (another owner's record included).
+    """
     names = {
         a["ResourceRecordSet"]["Name"]
         for actions in cs.changes.values_list("actions", flat=True)
         for a in actions
+        if a["Action"] == ACTION_UPSERT
     }
+    if not names:
+        return True
     fresh = provider.record_sets_at(zone.provider_zone_id, names)
     if fresh is None:
         return False

@@ -189,3 +189,41 @@ def test_a_name_changed_behind_the_portals_back_makes_the_apply_read_the_zone(pr
     cs = ChangeSet.objects.filter(zone=proxied).latest("id")
     [change] = cs.changes.filter(kind="update")
     assert "192.0.2.44" in str(change.before)
+
+
+def test_a_new_name_on_an_old_stored_state_needs_no_read(proxied, fault_proxy, run_jobs):
+    # Route53 itself refuses a CREATE where a record set is: nothing to read before sending one.
+    fault_proxy.reset_counters()
+    _change("fresh.example.org", "198.51.100.31")
+    run_jobs()
+    cs = ChangeSet.objects.filter(zone=proxied).latest("id")
+    assert cs.status == ChangeSet.Status.APPLIED, cs.error
+    assert [c.kind for c in cs.changes.all()] == ["create"]
+    assert fault_proxy.requests["ListResourceRecordSets"] == 0
+
+
+def test_a_create_where_someone_made_the_record_meanwhile_is_refused_not_overwritten(
+    proxied, route53, fault_proxy, run_jobs
+):
+    fault_proxy.route53_create_rule = True  # as Route53 does (moto would overwrite)
+    record = {
+        "Name": "late.example.org.",
+        "Type": "A",
+        "TTL": 60,
+        "ResourceRecords": [{"Value": "192.0.2.77"}],
+    }
+    route53.change_resource_record_sets(
+        HostedZoneId=proxied.provider_zone_id,
+        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": record}]},
+    )
+    _change("late.example.org", "198.51.100.32")
+    run_jobs()
+    cs = ChangeSet.objects.filter(zone=proxied).latest("id")
+    assert cs.status == ChangeSet.Status.FAILED
+    assert "late.example.org" in cs.error
+    got = route53.list_resource_record_sets(
+        HostedZoneId=proxied.provider_zone_id, StartRecordName="late.example.org.", MaxItems="1"
+    )["ResourceRecordSets"][0]
+    assert got["ResourceRecords"] == [{"Value": "192.0.2.77"}]  # theirs, untouched
+    # The zone is read whole at its next plan, which sees the record is not the portal's.
+    assert not Zone.objects.get(id=proxied.id).state_valid
