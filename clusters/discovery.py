@@ -27,12 +27,17 @@ from django.utils import timezone
 from kubernetes import client as k8s
 from kubernetes.watch.watch import iter_resp_lines
 
+from clusters.discovery_rows import (
+    OBJECT_FIELDS,
+    endpoint_fields,
+    object_fields,
+    write_endpoints,
+)
 from clusters.endpoints import (
     Inventory,
     ObjectResult,
     inventory_kinds,
     object_key,
-    private_targets,
     service_selects,
     slice_service,
 )
@@ -45,6 +50,7 @@ from clusters.source_istio import IstioIndex
 from clusters.source_options import SourceOptions
 from clusters.sources import endpoints_for, read_kinds
 from dnsportal.audit import audit_record
+from dnsportal.bulk import copy_insert
 
 log = logging.getLogger(__name__)
 
@@ -341,82 +347,6 @@ def write_observed_generation(cc: ClusterClient, crd: CustomKind, obj: dict) -> 
         log.warning("could not update observedGeneration of %s %s/%s: %s", obj.get("kind"), ns, name, exc)
 
 
-def _endpoint_fields(ep: Any) -> dict[str, Any]:
-    private = private_targets(ep)
-    return {
-        "targets": list(ep.targets),
-        "ttl": ep.ttl,
-        "properties": dict(ep.provider_specific),
-        "labels": dict(ep.labels),
-        "resource": ep.resource,
-        "private_targets": private,
-        "has_private_target": bool(private),
-    }
-
-
-# The stored fields of an endpoint row that discovery computes (the key fields aside).
-_ENDPOINT_FIELDS = (
-    "targets",
-    "ttl",
-    "properties",
-    "labels",
-    "resource",
-    "private_targets",
-    "has_private_target",
-)
-
-
-def _write_endpoints(
-    cluster_id: int, existing: dict[tuple, Any], wanted: dict[tuple, dict[str, Any]], now: Any
-) -> set[str]:
-    """Turn the rows `existing` into `wanted` (both keyed (source id, name, type, set id); wanted maps to the
-    `_endpoint_fields` values): delete the gone, bulk-create the new, bulk-update only what differs. Rows
-    that did not change keep their id and first_seen. Returns the DNS names whose desired state changed."""
-    from records.models import Endpoint
-
-    changed = {key[1] for key in existing.keys() ^ wanted.keys()}
-    Endpoint.objects.filter(id__in=[row.id for key, row in existing.items() if key not in wanted]).delete()
-    create, update = [], []
-    for key, fields in wanted.items():
-        row = existing.get(key)
-        if row is None:
-            create.append(
-                Endpoint(
-                    cluster_id=cluster_id,
-                    source_id=key[0],
-                    dns_name=key[1],
-                    record_type=key[2],
-                    set_identifier=key[3],
-                    first_seen=now,
-                    last_seen=now,
-                    **fields,
-                )
-            )
-        elif any(getattr(row, f) != v for f, v in fields.items()):
-            for f, v in fields.items():
-                setattr(row, f, v)
-            row.last_seen = now
-            update.append(row)
-            changed.add(key[1])
-    Endpoint.objects.bulk_create(create, batch_size=1000)
-    if update:
-        Endpoint.objects.bulk_update(update, [*_ENDPOINT_FIELDS, "last_seen"], batch_size=1000)
-    return changed
-
-
-def _object_fields(result: ObjectResult) -> dict[str, Any]:
-    return {
-        "uid": result.uid,
-        "resource_version": result.resource_version,
-        "annotation_prefix": result.annotation_prefix,
-        "annotations": dict(result.annotations),
-        "gitops": result.gitops.as_dict() if result.gitops else {},
-        "errors": [str(p) for p in result.errors],
-        "warnings": [str(p) for p in result.warnings],
-        "skipped_reason": result.skipped_reason or "",
-    }
-
-
 def store_object(cluster_id: int, result: ObjectResult) -> set[str]:
     """Write one object's row and its endpoints; returns the DNS names whose desired state changed."""
     now = timezone.now()
@@ -426,16 +356,16 @@ def store_object(cluster_id: int, result: ObjectResult) -> set[str]:
             kind=result.kind,
             namespace=result.namespace,
             name=result.name,
-            defaults={**_object_fields(result), "last_seen": now},
+            defaults={**object_fields(result), "last_seen": now},
         )
         existing = {
             (e.source_id, e.dns_name, e.record_type, e.set_identifier): e for e in source.endpoints.all()
         }
         wanted = {
-            (source.id, ep.dns_name, ep.record_type, ep.set_identifier): _endpoint_fields(ep)
+            (source.id, ep.dns_name, ep.record_type, ep.set_identifier): endpoint_fields(ep)
             for ep in result.endpoints
         }
-        changed = _write_endpoints(cluster_id, existing, wanted, now)
+        changed = write_endpoints(cluster_id, existing, wanted, now)
     _reverts_seen(cluster_id, [result])
     return changed
 
@@ -492,34 +422,26 @@ def replace_cluster(cluster_id: int, results: list[ObjectResult], listed_at: Any
         if gone:
             changed |= set(Endpoint.objects.filter(source_id__in=gone).values_list("dns_name", flat=True))
             DiscoveredObject.objects.filter(id__in=gone).delete()
-        to_create, to_update = [], []
+        to_create, to_update, seen = [], [], []
         for result in results:
             key = (result.kind, result.namespace, result.name)
-            fields = _object_fields(result)
+            fields = object_fields(result)
             row = old_sources.get(key)
             if row is None:
-                to_create.append(
-                    DiscoveredObject(
-                        cluster_id=cluster_id,
-                        kind=key[0],
-                        namespace=key[1],
-                        name=key[2],
-                        first_seen=now,
-                        last_seen=now,
-                        **fields,
-                    )
-                )
-            else:
+                to_create.append((cluster_id, *key, now, now, *(fields[f] for f in OBJECT_FIELDS)))
+                continue
+            seen.append(row.id)
+            if any(getattr(row, f) != v for f, v in fields.items()):
                 for f, v in fields.items():
                     setattr(row, f, v)
-                row.last_seen = now
                 to_update.append(row)
-        DiscoveredObject.objects.bulk_create(to_create, batch_size=1000)
-        DiscoveredObject.objects.bulk_update(
-            to_update,
-            [*_object_fields(results[0]).keys(), "last_seen"] if results else ["last_seen"],
-            batch_size=1000,
-        )
+        if to_create:
+            columns = ("cluster", "kind", "namespace", "name", "first_seen", "last_seen", *OBJECT_FIELDS)
+            copy_insert(DiscoveredObject, columns, to_create)
+        # Only the objects that changed are rewritten (a bulk update is a CASE per row and column: 26 s for a
+        # resync of 10,000 unchanged objects); every listed one was seen now, in one statement.
+        DiscoveredObject.objects.bulk_update(to_update, list(OBJECT_FIELDS), batch_size=1000)
+        DiscoveredObject.objects.filter(id__in=seen).update(last_seen=now)
         # the keys and ids only: model instances (with their JSON columns) cost a second per 10,000 objects
         rows = DiscoveredObject.objects.filter(cluster_id=cluster_id).values_list(
             "kind", "namespace", "name", "id"
@@ -534,8 +456,8 @@ def replace_cluster(cluster_id: int, results: list[ObjectResult], listed_at: Any
         for result in results:
             sid = source_ids[(result.kind, result.namespace, result.name)]
             for ep in result.endpoints:
-                wanted[(sid, ep.dns_name, ep.record_type, ep.set_identifier)] = _endpoint_fields(ep)
-        changed |= _write_endpoints(cluster_id, existing, wanted, now)
+                wanted[(sid, ep.dns_name, ep.record_type, ep.set_identifier)] = endpoint_fields(ep)
+        changed |= write_endpoints(cluster_id, existing, wanted, now)
         Endpoint.objects.filter(cluster_id=cluster_id).update(last_seen=now)
     _reverts_seen(cluster_id, results)
     return changed

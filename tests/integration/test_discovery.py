@@ -246,6 +246,59 @@ def test_a_resync_does_not_undo_what_the_watch_wrote_while_it_listed(root, kube_
     assert set(Endpoint.objects.filter(cluster=cluster).values_list("dns_name", flat=True)) == names
 
 
+def test_a_full_list_stores_each_object_as_the_watch_does_and_a_resync_rewrites_none_unchanged(
+    root, kube_clusters, kube_namespace
+):
+    """A full list writes its rows with COPY, the watch one object at a time through the ORM: the same rows
+    either way (JSON columns, a private target, an object's errors). A resync with nothing changed keeps every
+    row as it was and only moves last_seen."""
+    from clusters.services import client_for
+
+    sandbox_a, _ = kube_clusters
+    api = kube_client(sandbox_a)
+    cluster = register("copy", sandbox_a, root, namespace=kube_namespace)
+    web = {f"{PREFIX}hostname": "web.copy.example.com,www.copy.example.com", f"{PREFIX}ttl": "60"}
+    lb_service(api, kube_namespace, "web", web, "10.0.0.5")
+    lb_service(
+        api,
+        kube_namespace,
+        "bad",
+        {
+            f"{PREFIX}hostname": "bad.copy.example.com",
+            f"{PREFIX}set-identifier": "a",
+            f"{PREFIX}aws-weight": "300",
+        },
+        "203.0.113.9",
+    )
+    skip = ("id", "source", "first_seen", "last_seen")
+
+    def rows() -> tuple[list, list]:
+        objects = DiscoveredObject.objects.filter(cluster=cluster).order_by("name").values()
+        endpoints = Endpoint.objects.filter(cluster=cluster).order_by("dns_name").values()
+        strip = [{k: v for k, v in row.items() if k.removesuffix("_id") not in skip} for row in objects]
+        return strip, [
+            {k: v for k, v in row.items() if k.removesuffix("_id") not in skip} for row in endpoints
+        ]
+
+    discovery.sync_cluster(cluster.id)
+    listed = rows()
+    assert [o["name"] for o in listed[0]] == ["bad", "web"] and listed[0][0]["errors"]
+    assert [e["dns_name"] for e in listed[1]] == ["web.copy.example.com", "www.copy.example.com"]
+    assert listed[1][0]["private_targets"] == ["10.0.0.5"] and listed[1][0]["ttl"] == 60
+    with client_for(cluster) as cc:
+        results = discovery.full_list(cc, discovery.state_for(cluster))
+    DiscoveredObject.objects.filter(cluster=cluster).delete()
+    for result in results:
+        discovery.store_object(cluster.id, result)
+    assert rows() == listed
+
+    seen = dict(DiscoveredObject.objects.filter(cluster=cluster).values_list("id", "last_seen"))
+    assert discovery.sync_cluster(cluster.id)[1] == set()
+    assert rows() == listed
+    after = dict(DiscoveredObject.objects.filter(cluster=cluster).values_list("id", "last_seen"))
+    assert after.keys() == seen.keys() and all(after[i] > seen[i] for i in seen)
+
+
 def _start_watch(log_path: Path) -> subprocess.Popen:
     db = connection.settings_dict
     env = {
