@@ -15,6 +15,7 @@ the delay rather than a time of day for the same reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +23,13 @@ KEY_PREFIX = "dnsportal:reconcile-debounce:"
 
 # KEYS[1] = the zone's window (its value: the window's end, ms of Redis's clock; gone when the zone is quiet)
 # KEYS[2] = set while a trailing reconcile is scheduled for the window's end
+# KEYS[3] = the zone's changed names (see "which names changed" below); ARGV[2...] = this event's names
 # ARGV[1] = window (ms). Returns {kind, delay ms}: 1 = now (leading), 2 = at the window's end (trailing),
 # 0 = the trailing reconcile already scheduled covers this event.
 _LUA = """
+if #ARGV > 1 then
+  redis.call('SADD', KEYS[3], unpack(ARGV, 2))
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
@@ -57,13 +62,16 @@ class Decision:
 NOW = Decision(enqueue=True, delay_s=0.0)
 
 
-def decide(redis: Any, zone_id: int, window_ms: int) -> Decision:
+def decide(redis: Any, zone_id: int, window_ms: int, names: Sequence[str] = ()) -> Decision:
     """The decision for one event in zone `zone_id` (see the module docstring); a window of 0 reconciles
-    every event at once."""
+    every event at once. The event's changed `names` are noted first (`note_names`), in the same call."""
     if window_ms <= 0:
+        note_names(redis, zone_id, names)
         return NOW
     key = f"{KEY_PREFIX}{zone_id}"
-    kind, delay_ms = redis.eval(_LUA, 2, key, f"{key}:trailing", int(window_ms))
+    kind, delay_ms = redis.eval(
+        _LUA, 3, key, f"{key}:trailing", f"{NAMES_PREFIX}{zone_id}", int(window_ms), *[n for n in names if n]
+    )
     kind, delay_ms = int(kind), int(delay_ms)
     if kind == 1:
         return NOW

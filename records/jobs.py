@@ -777,14 +777,17 @@ def on_endpoints_changed(sender, *, cluster_id: int, names: frozenset[str], **kw
     noted first, so the reconcile plans just them (`scoped`)."""
     redis = rq_connection()
     dns_names = {n.rstrip(".").lower() for n in names}
-    for zone in services.zones_for_names(dns_names):
-        apex = zone.name.rstrip(".").lower()
-        debounce.note_names(redis, zone.id, [n for n in dns_names if n == apex or n.endswith("." + apex)])
-        decision = debounce.decide(redis, zone.id, settings.RECONCILE_DEBOUNCE_MS)
+    # (id, apex) only: a burst of events reads the zone list once each, not their rows
+    for zone_id, zone_name in Zone.objects.filter(enabled=True).values_list("id", "name"):
+        apex = zone_name.rstrip(".").lower()
+        inside = [n for n in dns_names if n == apex or n.endswith("." + apex)]
+        if not inside:
+            continue
+        decision = debounce.decide(redis, zone_id, settings.RECONCILE_DEBOUNCE_MS, inside)
         if decision.enqueue:
             enqueue(
                 "zone_reconcile",
-                zone_id=zone.id,
+                zone_id=zone_id,
                 cause=ChangeSet.Cause.DISCOVERY,
                 not_before=time.time() + decision.delay_s if decision.delay_s else None,
                 scoped=True,
