@@ -383,6 +383,27 @@ def latency(zone, api, patches: int, proxy: FaultProxy) -> list[str]:
     ]
 
 
+def wait_buckets_full(rate: float, burst: int, timeout: float = 30) -> None:
+    """Until every account's token bucket in Redis (records/providers/ratelimit.py) holds `burst` tokens."""
+    from dnsportal.queue import rq_connection
+    from records.providers.ratelimit import KEY_PREFIX
+
+    redis = rq_connection()
+    deadline = time.monotonic() + timeout
+    for key in redis.scan_iter(match=KEY_PREFIX + "*"):
+        while True:
+            tokens, ts = redis.hmget(key, "tokens", "ts")
+            if tokens is None or ts is None:
+                break  # no state: a full bucket
+            sec, usec = redis.time()
+            have = float(tokens) + (sec * 1_000_000 + usec - float(ts)) * rate / 1_000_000
+            if have >= burst:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the rate limiter's bucket {key!r} did not fill within {timeout:.0f} s")
+            time.sleep(min(0.1, (burst - have) / rate))
+
+
 def wait_quiet(zone, timeout: float = 30) -> None:
     """Until the zone's debounce window is over (its key in Redis gone): the next event is isolated."""
     from dnsportal.queue import rq_connection
@@ -465,7 +486,7 @@ def multi_zone(zones: int, records: int, proxy: FaultProxy) -> None:
             batch_size=2000,
         )
     # The rate is the account's alone from here: wait until its bucket is full (the import spent some).
-    time.sleep(2)
+    wait_buckets_full(rate, rate)
     proxy.reset_counters()
     start = time.monotonic()
     for zone_name in names:
