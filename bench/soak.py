@@ -120,8 +120,8 @@ FULL = Size(
     faults_each=3,
     freeze_s=60,
     throttle_s=60,
-    settle_s=300,
-    edit_every_s=0.5,
+    settle_s=600,
+    edit_every_s=1.0,
     lease_s=20,
 )
 
