@@ -18,7 +18,7 @@ from dnsportal.queue import enqueue
 from records import changesets
 from records.models import ChangeSet, Zone
 from records.recordset import normalize_name
-from tests.fixtures.zones import import_zone, publish
+from tests.fixtures.zones import import_zone, publish, write_outside
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,15 +54,6 @@ def mirror(route53: Any, zone: Zone, dns_zone: Any) -> None:
     dns_zone.replace(rrsets)
 
 
-def upsert_outside(route53: Any, zone: Zone, name: str, value: str, *, ttl: int = 300, **fields: Any) -> None:
-    """A change made behind the portal's back, in Route53 itself."""
-    record = {"Name": name, "Type": "A", "TTL": ttl, "ResourceRecords": [{"Value": value}], **fields}
-    route53.change_resource_record_sets(
-        HostedZoneId=zone.provider_zone_id,
-        ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]},
-    )
-
-
 def setup_applied(zone: Zone, records: dict[str, str], run_jobs, **publish_kwargs: Any) -> None:
     publish(records, **publish_kwargs)
     enqueue("zone_reconcile", zone_id=zone.id)
@@ -88,7 +79,7 @@ def test_a_changed_simple_record_is_planned_within_the_drift_interval_without_re
     Zone.objects.filter(id=zone.id).update(approval_mode="all")
     mirror(route53, zone, dns_zone)
     # Someone changes the portal's record in Route53; its nameservers answer the new value.
-    upsert_outside(route53, zone, host, "192.0.2.1")
+    write_outside(route53, zone, host, "192.0.2.1")
     mirror(route53, zone, dns_zone)
 
     zone.refresh_from_db()
@@ -157,7 +148,7 @@ def test_a_weighted_record_is_left_to_the_hourly_read(zone, dns_zone, route53, f
     )
     Zone.objects.filter(id=zone.id).update(approval_mode="all")
     mirror(route53, zone, dns_zone)
-    upsert_outside(route53, zone, weighted, "192.0.2.2", SetIdentifier="eks", Weight=80)
+    write_outside(route53, zone, weighted, "192.0.2.2", SetIdentifier="eks", Weight=80)
     # Resolvers get one weighted set per query: whatever they answer proves nothing about the others. (If the
     # check asked for it, this answer would differ from the stored one.)
     dns_zone.replace([(weighted, "A", 300, ["192.0.2.2"])])
@@ -184,7 +175,7 @@ def test_a_record_count_that_moved_reads_the_zone(zone, dns_zone, route53, fault
     setup_applied(zone, {dns_zone.fqdn("a").rstrip("."): "203.0.113.10"}, run_jobs)
     mirror(route53, zone, dns_zone)
     # A record added outside the portal (nobody's): no owned record answers differently.
-    upsert_outside(route53, zone, dns_zone.fqdn("new"), "192.0.2.3")
+    write_outside(route53, zone, dns_zone.fqdn("new"), "192.0.2.3")
 
     requests = drift_check_after(zone, fault_proxy, run_jobs, seconds=zone.drift_interval)
     assert requests.get(GET_ZONE) == 1 and requests.get(LIST, 0) >= 1, requests

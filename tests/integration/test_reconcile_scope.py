@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from clusters.watch import endpoints_changed
 from records import debounce
 from records.models import ChangeSet, Zone
-from tests.fixtures.zones import import_zone, publish
+from tests.fixtures.zones import import_zone, publish, write_outside
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -165,22 +165,7 @@ def test_an_old_stored_state_is_checked_at_the_changed_names_only(proxied, fault
 
 def test_a_name_changed_behind_the_portals_back_makes_the_apply_read_the_zone(proxied, route53, run_jobs):
     read_at = proxied.state_read_at
-    route53.change_resource_record_sets(
-        HostedZoneId=proxied.provider_zone_id,
-        ChangeBatch={
-            "Changes": [
-                {
-                    "Action": "UPSERT",
-                    "ResourceRecordSet": {
-                        "Name": "m4.example.org.",
-                        "Type": "A",
-                        "TTL": 300,
-                        "ResourceRecords": [{"Value": "192.0.2.44"}],
-                    },
-                }
-            ]
-        },
-    )
+    write_outside(route53, proxied, "m4.example.org.", "192.0.2.44")
     _change("m4.example.org", "198.51.100.4")
     run_jobs()
     zone = Zone.objects.get(id=proxied.id)
@@ -206,16 +191,7 @@ def test_a_create_where_someone_made_the_record_meanwhile_is_refused_not_overwri
     proxied, route53, fault_proxy, run_jobs
 ):
     fault_proxy.route53_create_rule = True  # as Route53 does (moto would overwrite)
-    record = {
-        "Name": "late.example.org.",
-        "Type": "A",
-        "TTL": 60,
-        "ResourceRecords": [{"Value": "192.0.2.77"}],
-    }
-    route53.change_resource_record_sets(
-        HostedZoneId=proxied.provider_zone_id,
-        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": record}]},
-    )
+    write_outside(route53, proxied, "late.example.org.", "192.0.2.77", action="CREATE", ttl=60)
     _change("late.example.org", "198.51.100.32")
     run_jobs()
     cs = ChangeSet.objects.filter(zone=proxied).latest("id")

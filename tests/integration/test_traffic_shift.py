@@ -225,7 +225,9 @@ def test_a_cluster_slower_than_the_probes_latency_bound_fails_its_gate_with_the_
     plan = run(shift_scene, plan.id)
     assert plan.status == ShiftPlan.Status.ROLLED_BACK
     assert "Step 2 (60/40): probe gate failed" in plan.message
-    assert re.search(r"k3s-edge p95 4\d\d\.\d ms, over the bound of 250 ms", plan.message), plan.message
+    # its p95 with the 400 ms the page sleeps (a loaded machine adds to it), named against the bound
+    slow = re.search(r"k3s-edge p95 (\d+\.\d) ms, over the bound of 250 ms", plan.message)
+    assert slow and float(slow[1]) >= 400, plan.message
     assert "rke2-dc1 p95" not in plan.message  # the fast cluster is not named
     step1, step2 = plan.steps.get(index=1), plan.steps.get(index=2)
     probe1 = next(g for g in step1.gate_results if g["gate"] == "probe")
