@@ -727,19 +727,10 @@ def _compute_plan(
             alias_load_balancers=config.alias_load_balancers,
         )
     )
-    prev: Desired | None = None
+    prev: Desired | _PreviousByName | None = None
     if previous is not None:
-        prev = (
-            previous
-            if isinstance(previous, Desired)
-            else aggregate(
-                previous,
-                zone,
-                managed_types=config.managed_types,
-                subzones=config.subzones,
-                alias_load_balancers=config.alias_load_balancers,
-            )
-        )
+        # read only at the keys that change: aggregated per name on first use, not the whole zone again
+        prev = previous if isinstance(previous, Desired) else _PreviousByName(previous, zone, config)
     adopt_keys: set[tuple[str, str, str]] = set()
     adopt_names: set[str] = set()
     for a in adopt:
@@ -960,6 +951,54 @@ def _compute_plan(
         approval_reasons=tuple(approval),
         owned_count=share_of,
     )
+
+
+class _PreviousByName:
+    """The previous endpoints as the plan reads them (`prev.records.get(key)`), aggregated a name at a time
+    when first asked: the plan asks only where something changes, and aggregating a 100,000-endpoint zone
+    whole took a fifth of its time. Aggregation is per name (its records, conflicts and aliases), so a name's
+    records are the same as in the whole zone's aggregate."""
+
+    __slots__ = ("_by_name", "_cache", "_config", "_zone")
+
+    def __init__(self, endpoints: Iterable[Endpoint], zone: str, config: ZoneConfig) -> None:
+        by_name: dict[str, list[Endpoint]] = {}
+        for ep in endpoints:
+            dn = ep.dns_name
+            if dn[-1:] == ".":
+                dn = dn[:-1]
+            by_name.setdefault(dn.lower() + ".", []).append(ep)
+        self._by_name, self._zone, self._config = by_name, zone, config
+        self._cache: dict[str, dict[tuple[str, str, str], DesiredRecord]] = {}
+
+    @property
+    def records(self) -> _PreviousByName:
+        return self
+
+    def get(self, key: tuple[str, str, str]) -> DesiredRecord | None:
+        at = self._cache.get(key[0])
+        if at is None:
+            eps = self._by_name.get(key[0])
+            cfg = self._config
+            at = (
+                aggregate(
+                    eps,
+                    self._zone,
+                    managed_types=cfg.managed_types,
+                    subzones=cfg.subzones,
+                    alias_load_balancers=cfg.alias_load_balancers,
+                ).records
+                if eps
+                else {}
+            )
+            self._cache[key[0]] = at
+        return at.get(key)
+
+    def __getitem__(self, key: tuple[str, str, str]) -> DesiredRecord:
+        got = self.get(key)
+        if got is None:
+            raise KeyError(key)
+        return got
 
 
 def _in_scope(endpoints: Iterable[Endpoint] | Desired | None, scope: frozenset[str]) -> Any:

@@ -109,3 +109,26 @@ def test_a_record_at_a_txt_name_is_context_not_a_delete() -> None:
     got = compute_plan(desired, scoped_current(zone, lookup), config, scope=scope)
     assert [(g.kind, g.key.name) for g in got.groups] == [(UPDATE, "b.example.com.")]
     assert not got.conflicts, got.conflicts
+
+
+@PROPERTY
+@given(case=cases())
+def test_the_previous_endpoints_read_a_name_at_a_time_are_the_whole_aggregate(case: Case) -> None:
+    # The plan aggregates the previous endpoints per name when it first asks (records.plan._PreviousByName).
+    from records.aggregate import aggregate
+    from records.plan import _PreviousByName
+
+    config = case.config
+    whole = aggregate(
+        case.desired,
+        config.zone,
+        managed_types=config.managed_types,
+        subzones=config.subzones,
+        alias_load_balancers=config.alias_load_balancers,
+    ).records
+    lazy = _PreviousByName(case.desired, config.zone, config)
+    for key, record in whole.items():
+        assert lazy.get(key) == record
+    for name in NAMES:
+        for rtype in ("A", "AAAA", "CNAME"):
+            assert lazy.get((name, rtype, "")) == whole.get((name, rtype, ""))
