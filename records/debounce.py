@@ -27,8 +27,8 @@ KEY_PREFIX = "dnsportal:reconcile-debounce:"
 # ARGV[1] = window (ms). Returns {kind, delay ms}: 1 = now (leading), 2 = at the window's end (trailing),
 # 0 = the trailing reconcile already scheduled covers this event.
 _LUA = """
-if #ARGV > 1 then
-  redis.call('SADD', KEYS[3], unpack(ARGV, 2))
+for i = 2, #ARGV, 1000 do  -- unpack() of more than a few thousand values overflows Lua's stack
+  redis.call('SADD', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

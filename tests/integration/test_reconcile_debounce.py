@@ -134,3 +134,13 @@ def test_watch_processes_deciding_at_once_give_one_leading_and_one_trailing_reco
     assert len(decisions) == 200
     assert sum(d.leading for d in decisions) == 1
     assert sum(d.enqueue and not d.leading for d in decisions) == 1
+
+
+def test_a_cluster_first_listed_notes_every_one_of_its_names(zone):
+    # A new cluster's first list tells all its names in one event: 20,000 of them in one call to the script.
+    redis = redis_lib.Redis.from_url(django_settings.REDIS_URL)
+    names = [f"svc-{i}.example.com" for i in range(20_000)]
+    assert debounce.decide(redis, zone.id, 1000, names).leading
+    debounce.names_planned(redis, zone.id, (), whole_zone=True)
+    known, noted = debounce.changed_names(redis, zone.id)
+    assert known and noted == frozenset(names)
