@@ -45,12 +45,18 @@ def _served(route53, zone: Zone, name: str) -> list[str]:
     return [r["Value"] for r in got[0]["ResourceRecords"]]
 
 
-def test_a_change_to_one_name_plans_that_name_only(zone, route53, run_jobs):
+def test_a_change_to_one_name_plans_that_name_only(zone, route53, run_jobs, client, root):
     _change("n5.example.com", "198.51.100.5")
     run_jobs()
     cs = ChangeSet.objects.filter(zone=zone).latest("id")
     assert cs.status == ChangeSet.Status.APPLIED, cs.error
     assert cs.scope == ["n5.example.com."]
+    # The change set's page says what was planned: the changed name, not the whole zone.
+    client.force_login(root)
+    page = client.get(f"/changes/{cs.id}/").content.decode()
+    assert "the 1 name discovery changed: n5.example.com." in page
+    first = ChangeSet.objects.filter(zone=zone).earliest("id")
+    assert "<dt>Planned</dt><dd>the whole zone</dd>" in client.get(f"/changes/{first.id}/").content.decode()
     # The plan's endpoints are the changed name's; one update (its record and its ownership TXT).
     assert [e["dnsName"] for e in ChangeSet.objects.get(id=cs.id).desired] == ["n5.example.com"]
     assert [(c.kind, c.name) for c in cs.changes.all()] == [("update", "n5.example.com.")]
