@@ -80,11 +80,20 @@ def decide(redis: Any, zone_id: int, window_ms: int, names: Sequence[str] = ()) 
 
 # --- which names changed ---------------------------------------------------------------------------------
 # Each event also adds its names to the zone's set; a reconcile of discovery's events plans just those names
-# (records.plan_scope) and takes them out once planned. The set's empty member is a sentinel, added by each
-# whole-zone plan: a set without it (never planned, or Redis lost it) says "what changed is not known", and
-# the next reconcile plans the whole zone.
+# (records.plan_scope) and takes them out once planned. Each whole-zone plan stamps the set with the run id of
+# the Redis it read it from (INFO's run_id, new at every start of the server): a set without the stamp of
+# the running Redis (never planned; or Redis restarted, and may have lost the last writes before it stopped)
+# says "what changed is not known", and the next reconcile plans the whole zone.
 NAMES_PREFIX = "dnsportal:reconcile-names:"
-_SENTINEL = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Noted:
+    """What a reconcile reads of a zone's changed names."""
+
+    known: bool  # every change since the last whole-zone plan is among `names`
+    names: frozenset[str]
+    run_id: str  # the Redis server's run they were read from
 
 
 def note_names(redis: Any, zone_id: int, names: Any) -> None:
@@ -94,19 +103,26 @@ def note_names(redis: Any, zone_id: int, names: Any) -> None:
         redis.sadd(f"{NAMES_PREFIX}{zone_id}", *names)
 
 
-def changed_names(redis: Any, zone_id: int) -> tuple[bool, frozenset[str]]:
-    """(known, names): the names noted since the zone's last plans took theirs; `known` is False when names
-    may be missing (plan the whole zone, then take these)."""
-    members = {m.decode() if isinstance(m, bytes) else m for m in redis.smembers(f"{NAMES_PREFIX}{zone_id}")}
-    return _SENTINEL in members, frozenset(members - {_SENTINEL})
-
-
-def names_planned(redis: Any, zone_id: int, names: Any, *, whole_zone: bool) -> None:
-    """These names are in a stored plan now (all of them, and every other, when `whole_zone`)."""
+def changed_names(redis: Any, zone_id: int) -> Noted:
+    """The names noted since the zone's last plans took theirs, and whether they are all there is."""
     key = f"{NAMES_PREFIX}{zone_id}"
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.smembers(key).get(f"{key}:run").info("server")
+        members, stamp, info = pipe.execute()
+    run_id = str(info.get("run_id", ""))
+    stamp = stamp.decode() if isinstance(stamp, bytes) else stamp
+    names = frozenset(m.decode() if isinstance(m, bytes) else m for m in members)
+    return Noted(known=bool(run_id) and stamp == run_id, names=names, run_id=run_id)
+
+
+def names_planned(redis: Any, zone_id: int, names: Any, *, whole_zone: str = "") -> None:
+    """These names are in a stored plan now; with `whole_zone` (the run id its names were read from), every
+    other name too. A Redis that restarted since has another run id: the stamp then says "not known"."""
+    key = f"{NAMES_PREFIX}{zone_id}"
+    names = [n for n in names if n]
     with redis.pipeline() as pipe:
         if names:
             pipe.srem(key, *names)
         if whole_zone:
-            pipe.sadd(key, _SENTINEL)
+            pipe.set(f"{key}:run", whole_zone)
         pipe.execute()

@@ -245,13 +245,13 @@ def _reconcile(
     )
     redis = rq_connection()
     try:
-        known, noted = debounce.changed_names(redis, zone.id)
+        noted = debounce.changed_names(redis, zone.id)
     except RedisError as exc:
         log.warning(
             "zone %s: the changed names could not be read (%s); planning the whole zone", zone.name, exc
         )
-        known, noted = False, frozenset()
-    changed = noted if known else None
+        noted = debounce.Noted(known=False, names=frozenset(), run_id="")
+    changed = noted.names if noted.known else None
     if scoped and changed is not None and not changed:
         log.info("zone %s: the names its events changed are planned already", zone.name)
         return None
@@ -261,7 +261,7 @@ def _reconcile(
     )
     if scope is not None:
         cs = _reconcile_names(zone, scope)
-        _names_planned(redis, zone, scope, whole_zone=False)
+        _names_planned(redis, zone, scope)
         return cs
     try:
         if full:
@@ -302,7 +302,7 @@ def _reconcile(
         zone_id=zone.id, plan=plan, desired=desired, cause=cause, requested_by=requested_by, adopt=adopt
     )
     _planned(zone, plan, cs)
-    _names_planned(redis, zone, noted, whole_zone=True)
+    _names_planned(redis, zone, noted.names, whole_zone=noted.run_id)
     return cs
 
 
@@ -363,7 +363,7 @@ def _reconcile_names(zone: Zone, scope: frozenset[str]) -> ChangeSet | None:
     return cs
 
 
-def _names_planned(redis, zone: Zone, names, *, whole_zone: bool) -> None:
+def _names_planned(redis, zone: Zone, names, *, whole_zone: str = "") -> None:
     try:
         debounce.names_planned(redis, zone.id, [n.rstrip(".") for n in names], whole_zone=whole_zone)
     except RedisError as exc:
