@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Subquery
+from django.db.models import Q, Subquery
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -668,7 +668,8 @@ def changeset_webhook(*, changeset_id: int) -> None:
 
 @register_job(queue="dns")
 def changesets_resume() -> None:
-    """Hand change sets whose applying worker died (its lease ran out) to the next worker."""
+    """Hand change sets whose applying worker died (its lease ran out) to the next worker, and queue the apply
+    of approved change sets whose apply job was lost."""
     for cs_id in ChangeSet.objects.filter(
         status=ChangeSet.Status.APPLYING, lease_until__lt=timezone.now()
     ).values_list("id", flat=True):
@@ -689,8 +690,35 @@ def changesets_resume() -> None:
                 lease_until=None,
             )
             enqueue("changeset_apply", changeset_id=cs.id)
+    _approved_without_apply()
 
 
+def _approved_without_apply() -> None:
+    """Approved change sets that no apply job will ever claim: their run failed before claiming them (the
+    database restarted under it), or its enqueue was lost (Redis away as a busy zone's apply asked to be run
+    again). Each blocks its zone: every later reconcile waits for it. Queue its apply again; a second run of
+    it claims nothing (the apply claims the approved row once)."""
+    from dnsportal.models import JobRun
+
+    cutoff = timezone.now() - timedelta(seconds=APPROVED_GRACE_S)
+    for cs_id in ChangeSet.objects.filter(
+        status=ChangeSet.Status.APPROVED, approved_at__lt=cutoff
+    ).values_list("id", flat=True):
+        runs = JobRun.objects.filter(name="changeset_apply", kwargs__changeset_id=cs_id)
+        live = Q(status__in=[JobRun.Status.PENDING, JobRun.Status.RUNNING]) | Q(created_at__gte=cutoff)
+        if runs.filter(live).exists():
+            continue  # a run will claim it, or one just ended (and may have moved it on)
+        with transaction.atomic():
+            locked = ChangeSet.objects.select_for_update().filter(id=cs_id).values_list("status", flat=True)
+            if locked.first() != ChangeSet.Status.APPROVED:
+                continue
+            log.warning("change set %s is approved and no apply job will claim it; applying it now", cs_id)
+            enqueue("changeset_apply", changeset_id=cs_id)
+
+
+# An approved change set's apply job is queued as it is approved: one without a live job this long after
+# approval lost it.
+APPROVED_GRACE_S = 60
 periodic("changesets_resume", every=60)
 
 

@@ -210,6 +210,68 @@ def test_a_worker_killed_mid_apply_is_completed_by_the_next_without_duplicates(
     assert all((f"k{i:04d}.review.example.com.", "A", "") in rr for i in range(1200))
 
 
+def test_an_approved_change_set_whose_apply_run_was_lost_is_applied_by_the_sweep(
+    zone, alice, bob, run_jobs, route53, fault_proxy
+):
+    """bench/soak.py: a change set approved just after PostgreSQL restarted stayed `approved` for good. Its
+    apply run failed on the dead connection before claiming it, and nothing runs a failed run again; every
+    later reconcile of the zone waited for it."""
+    from datetime import timedelta
+
+    import django_rq
+
+    from records.jobs import APPROVED_GRACE_S
+
+    publish({"lost.review.example.com": "203.0.113.50"})
+    cs = reconcile_now(alice, zone, run_jobs)
+    changesets.changeset_approve(changeset_id=cs.id, approver=bob)
+    run = JobRun.objects.get(name="changeset_apply", kwargs__changeset_id=cs.id)
+    # As the worker left it: the run ended failed before its first query claimed the change set.
+    JobRun.objects.filter(id=run.id).update(
+        status="failed", finished_at=timezone.now(), error="OperationalError: the connection is closed"
+    )
+    django_rq.get_queue("dns").empty()
+
+    enqueue("changesets_resume")
+    run_jobs()
+    cs.refresh_from_db()
+    assert cs.status == "approved"  # within the grace: its run may just have ended
+    assert JobRun.objects.filter(name="changeset_apply").count() == 1
+
+    long_ago = timezone.now() - timedelta(seconds=APPROVED_GRACE_S + 1)
+    ChangeSet.objects.filter(id=cs.id).update(approved_at=long_ago)
+    JobRun.objects.filter(id=run.id).update(created_at=long_ago)
+    fault_proxy.reset_counters()
+    enqueue("changesets_resume")
+    run_jobs()
+    cs.refresh_from_db()
+    assert cs.status == "applied", cs.error
+    assert ("lost.review.example.com.", "A", "") in _rrsets(route53, zone.provider_zone_id)
+    assert len(fault_proxy.accepted_changes()) == 2  # the record and its TXT, once
+
+    enqueue("changesets_resume")  # applied: nothing more
+    run_jobs()
+    assert JobRun.objects.filter(name="changeset_apply").count() == 2
+
+
+def test_an_approved_change_set_with_a_queued_apply_is_left_to_it(zone, alice, bob, run_jobs):
+    from datetime import timedelta
+
+    from records.jobs import APPROVED_GRACE_S, changesets_resume
+
+    publish({"queued.review.example.com": "203.0.113.51"})
+    cs = reconcile_now(alice, zone, run_jobs)
+    changesets.changeset_approve(changeset_id=cs.id, approver=bob)
+    long_ago = timezone.now() - timedelta(seconds=APPROVED_GRACE_S + 1)
+    ChangeSet.objects.filter(id=cs.id).update(approved_at=long_ago)
+    JobRun.objects.filter(name="changeset_apply").update(created_at=long_ago)  # pending, e.g. a busy queue
+    changesets_resume()
+    assert JobRun.objects.filter(name="changeset_apply").count() == 1
+    run_jobs()
+    cs.refresh_from_db()
+    assert cs.status == "applied"
+
+
 def test_a_stale_approved_change_set_is_replanned_not_applied_blindly(
     zone, alice, bob, run_jobs, route53, fault_proxy, settings
 ):
