@@ -13,10 +13,12 @@ from tools.services import Service, start_postgres, start_redis
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_portal(tmp: Path, *, persistent_redis: bool = False) -> tuple[Service, Service]:
+def start_portal(tmp: Path, *, as_deployed: bool = False) -> tuple[Service, Service]:
     """Start PostgreSQL and Redis under `tmp`, point Django at them and migrate; returns (pg, redis).
-    `persistent_redis`: Redis keeps an append-only file, as `make up` and docker-compose.yml run it."""
-    pg, redis = start_postgres(tmp / "pg"), start_redis(tmp / "redis", persistent=persistent_redis)
+    `as_deployed`: crash-safe, as `make up` and docker-compose.yml run them (Redis keeps an append-only file,
+    PostgreSQL syncs each commit); else fast, for benches that kill neither."""
+    pg = start_postgres(tmp / "pg", durable=as_deployed)
+    redis = start_redis(tmp / "redis", persistent=as_deployed)
     os.environ.update(
         DATABASE_URL=pg.url,
         REDIS_URL=redis.url,

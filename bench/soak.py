@@ -1,16 +1,16 @@
 """Soak: the portal under a steady workload, web load and mixed faults; then nothing lost, nothing done twice.
 
-Real parts only: three sandbox clusters (kube-apiserver + etcd), PostgreSQL, Redis (an append-only file, as
-`make up` and docker-compose.yml run it), moto behind the tests' fault proxy (its wire log) for a Route53
-zone, and a PowerDNS for an internal zone. The portal runs as deployed: gunicorn, two RQ forking workers
-(`dns`; `default discovery verify`), the scheduler and two watch processes (one leads), each restarted when
-it exits, as a supervisor would. The clusters serve Services (some names in two clusters: round robin; some
-weighted) with a steady stream of annotation edits (targets, weights, new and deleted Services); a second
-person approves every change set as it appears (the service function the pages call). Meanwhile 20
-simulated people browse the pages (locust, headless) and a fault driver (its seed on stderr) at random times
-SIGKILLs a worker (with the job it runs), the watch leader, the scheduler and the web process, SIGKILLs
-Redis and PostgreSQL and starts them again on their data, freezes one API server (SIGSTOP) and throttles
-30 % of Route53 calls.
+Real parts only: three sandbox clusters (kube-apiserver + etcd), PostgreSQL (each commit synced) and Redis (an
+append-only file), crash-safe as `make up` and docker-compose.yml run them, moto behind the tests' fault proxy
+(its wire log) for a Route53 zone, and a PowerDNS for an internal zone. The portal runs as deployed: gunicorn,
+two RQ forking workers (`dns`; `default discovery verify`), the scheduler and two watch processes (one leads),
+each restarted when it exits, as a supervisor would. The clusters serve Services (some names in two clusters:
+round robin; some weighted) with a steady stream of annotation edits (targets, weights, new and deleted
+Services); a second person approves every change set as it appears (the service function the pages call).
+Meanwhile 20 simulated people browse the pages (locust, headless) and a fault driver (its seed on stderr) at
+random times SIGKILLs a worker (with the job it runs), the watch leader, the scheduler and the web process,
+SIGKILLs Redis and PostgreSQL and starts them again on their data, freezes one API server (SIGSTOP) and
+throttles 30 % of Route53 calls.
 
 After the faults stop and the portal settles, the invariants: the zones hold what the clusters ask for (read
 from Route53 and PowerDNS against the workload's own record of every Service) and a fresh plan is empty; no
@@ -154,7 +154,7 @@ def main() -> int:
     # thread that started them ends.
     sandbox = Sandbox(tmp / "kube", list(CLUSTERS))
     sandbox.start()
-    pg, redis = start_portal(tmp, persistent_redis=True)
+    pg, redis = start_portal(tmp, as_deployed=True)
     os.environ["LOG_LEVEL"] = "INFO"  # the portal's processes: a job run's row keeps its log lines
     services = Services(pg, redis)
     moto = start_moto(tmp / "moto")
@@ -248,7 +248,9 @@ def main() -> int:
 
 class Services:
     """PostgreSQL and Redis, restartable on their ports and data (a crash, then a start as a supervisor
-    would: PostgreSQL recovers from its WAL, Redis replays its append-only file)."""
+    would: PostgreSQL recovers from its WAL, Redis replays its append-only file). PostgreSQL runs crash-safe
+    as deployed: with the tests' `synchronous_commit=off` a crash loses commits the portal was told were made
+    (an apply's claim of its change set, after which it sent the change; the next claim sent it again)."""
 
     def __init__(self, pg, redis) -> None:
         self.pg, self.redis = pg, redis
@@ -265,7 +267,7 @@ class Services:
         began = time.monotonic()
         kill_tree(self.pg.proc.pid)  # the postmaster and its backends at once, as a crash would
         self.pg.proc.wait(10)
-        self.pg = start_postgres(self.pg.workdir, self.pg.port)
+        self.pg = start_postgres(self.pg.workdir, self.pg.port, durable=True)
         return time.monotonic() - began
 
     def stop(self) -> None:
