@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
+from django.db import DatabaseError, connections
 from redis import Redis
 
 from dnsportal import queue
@@ -29,6 +29,16 @@ KEY_PREFIX = "dnsportal:schedule:"
 _CLAIM = """
 local due = redis.call('GET', KEYS[1])
 if (not due) or (tonumber(due) <= tonumber(ARGV[1])) then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS[1] = the key; ARGV = the next due this scheduler set, the due it moved from. Hands a claimed slot back,
+# unless another scheduler has moved the key since.
+_UNCLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2])
   return 1
 end
@@ -58,11 +68,19 @@ def periodic(job: str, *, every: int, **kwargs: Any) -> Periodic:
 def tick(redis: Redis, now: float | None = None) -> list[str]:
     """Enqueue every schedule whose time has come; returns the job names enqueued."""
     now = time.time() if now is None else now
-    claim = redis.register_script(_CLAIM)
+    claim, unclaim = redis.register_script(_CLAIM), redis.register_script(_UNCLAIM)
     enqueued = []
     for name, spec in sorted(SCHEDULES.items()):
-        if claim(keys=[KEY_PREFIX + name], args=[now, now + spec.every, spec.every]) == 1:
-            queue.enqueue(spec.job, **dict(spec.kwargs))
+        key, following = KEY_PREFIX + name, now + spec.every
+        if claim(keys=[key], args=[now, following, spec.every]) == 1:
+            try:
+                queue.enqueue(spec.job, **dict(spec.kwargs))
+            except DatabaseError:
+                # No run row: nothing would run the job this period. The slot goes back, for the next tick.
+                # (Redis failing after the row is written leaves a pending row, which the job-run sweep
+                # pushes again: handing the slot back then would run it twice.)
+                unclaim(keys=[key], args=[str(following), str(now)])
+                raise
             enqueued.append(name)
     return enqueued
 

@@ -49,3 +49,33 @@ def test_the_scheduler_enqueues_again_after_postgresql_dropped_its_connection():
     finally:
         stop.set()
         loop.join(10)
+
+
+def test_a_periodic_job_whose_enqueue_failed_is_enqueued_on_the_next_tick():
+    """The tick that meets the dropped connection claimed a schedule's slot and then could not write its run:
+    the slot goes back, so the job runs this period, not one whole interval later."""
+    from django.db import DatabaseError, connections
+
+    redis = rq_connection()
+    all_due()
+    scheduler.tick(redis)
+    last = JobRun.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+
+    def drop() -> None:  # PostgreSQL restarting, as the tick begins
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        connection.close()
+
+    killer = threading.Thread(target=drop)
+    killer.start()
+    killer.join()
+    all_due()
+    with pytest.raises(DatabaseError):
+        scheduler.tick(redis)
+    connections.close_all()  # as the scheduler's loop does after a failed tick
+    scheduler.tick(redis)
+    got = set(JobRun.objects.filter(id__gt=last).values_list("name", flat=True))
+    assert got == {spec.job for spec in scheduler.SCHEDULES.values()}
