@@ -162,6 +162,7 @@ def test_ingress_and_monitoring_variant():
     assert config["ALLOWED_HOSTS"] == "dns.example.com"
     assert config["CSRF_TRUSTED_ORIGINS"] == "https://dns.example.com"
     assert config["DNSPORTAL_METRICS_PORT"] == "9100"
+    assert config["DNSPORTAL_TRUSTED_PROXY_COUNT"] == "1"  # login locks per client behind the Ingress
 
     # Every pod is scraped with the token: the web's Service on `http`, the other processes' own port through
     # a headless Service; each endpoint finds its port on exactly one of the selected Services.
