@@ -433,9 +433,9 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
     current: list = []
     # A plan of a few changed names is checked again against those names' rows only (records.plan_scope).
     scope = plan_scope.scope_names(cs.scope) if cs.scope else None
+    config = services.zone_config(zone)
     lookup = None
     if scope is not None:
-        config = services.zone_config(zone)
         lookup = plan_scope.scoped_lookup_names(scope, (config.naming, *config.also_read))
     stale = age is None or age > settings.APPLY_STATE_MAX_AGE_S
     try:
@@ -481,7 +481,7 @@ def _apply_locked(cs: ChangeSet, zone: Zone, provider, *, resumed: bool) -> None
         plan = compute_plan(
             services.from_snapshot(cs.desired),
             current,
-            services.zone_config(zone),
+            config,
             adopt=[tuple(a) for a in cs.adopt],  # what the approver agreed to take over
             previous=(
                 services.applied_desired_at(zone, scope)
@@ -804,13 +804,7 @@ def on_endpoints_changed(sender, *, cluster_id: int, names: frozenset[str], **kw
     at the end of the debounce window for whatever came in during it (records/debounce.py). The names are
     noted first, so the reconcile plans just them (`scoped`)."""
     redis = rq_connection()
-    dns_names = {n.rstrip(".").lower() for n in names}
-    # (id, apex) only: a burst of events reads the zone list once each, not their rows
-    for zone_id, zone_name in Zone.objects.filter(enabled=True).values_list("id", "name"):
-        apex = zone_name.rstrip(".").lower()
-        inside = [n for n in dns_names if n == apex or n.endswith("." + apex)]
-        if not inside:
-            continue
+    for zone_id, inside in services.names_by_zone(names).items():
         decision = debounce.decide(redis, zone_id, settings.RECONCILE_DEBOUNCE_MS, inside)
         if decision.enqueue:
             enqueue(

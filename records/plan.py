@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from operator import attrgetter
-from typing import Any
+from typing import Any, Protocol
 
 from records import policy
 from records.aggregate import (
@@ -727,10 +727,10 @@ def _compute_plan(
             alias_load_balancers=config.alias_load_balancers,
         )
     )
-    prev: Desired | _PreviousByName | None = None
+    prev: Previous | None = None
     if previous is not None:
         # read only at the keys that change: aggregated per name on first use, not the whole zone again
-        prev = previous if isinstance(previous, Desired) else _PreviousByName(previous, zone, config)
+        prev = previous.records if isinstance(previous, Desired) else _PreviousByName(previous, zone, config)
     adopt_keys: set[tuple[str, str, str]] = set()
     adopt_names: set[str] = set()
     for a in adopt:
@@ -953,10 +953,16 @@ def _compute_plan(
     )
 
 
+class Previous(Protocol):
+    """The record the last applied plan wanted at a key (its reasons name what changed since)."""
+
+    def get(self, key: tuple[str, str, str], /) -> DesiredRecord | None: ...
+
+
 class _PreviousByName:
-    """The previous endpoints as the plan reads them (`prev.records.get(key)`), aggregated a name at a time
-    when first asked: the plan asks only where something changes, and aggregating a 100,000-endpoint zone
-    whole took a fifth of its time. Aggregation is per name (its records, conflicts and aliases), so a name's
+    """The previous endpoints as the plan reads them (`prev.get(key)`), aggregated a name at a time when first
+    asked: the plan asks only where something changes, and aggregating a 100,000-endpoint zone whole took a
+    fifth of its time. Aggregation is per name (its records, conflicts and aliases), so a name's
     records are the same as in the whole zone's aggregate."""
 
     __slots__ = ("_by_name", "_cache", "_config", "_zone")
@@ -970,10 +976,6 @@ class _PreviousByName:
             by_name.setdefault(dn.lower() + ".", []).append(ep)
         self._by_name, self._zone, self._config = by_name, zone, config
         self._cache: dict[str, dict[tuple[str, str, str], DesiredRecord]] = {}
-
-    @property
-    def records(self) -> _PreviousByName:
-        return self
 
     def get(self, key: tuple[str, str, str]) -> DesiredRecord | None:
         at = self._cache.get(key[0])
@@ -1038,14 +1040,15 @@ def _policy_blocks(policy_name: str, g: ChangeGroup) -> str:
     return ""
 
 
-def _plan_create(b: _Builder, k: tuple[str, str, str], dr: DesiredRecord, prev: Desired | None) -> None:
+def _plan_create(b: _Builder, k: tuple[str, str, str], dr: DesiredRecord, prev: Previous | None) -> None:
     after = _after(dr.record, None)
     got = b.txt_changes(after, dr, adopting=False, exact=True)
     if got is None:
         return
     txt_changes, _ = got
     sources = dr.sources
-    drift = prev is not None and prev.records.get(k) is not None and prev.records[k].record == dr.record
+    was = prev.get(k) if prev is not None else None
+    drift = was is not None and was.record == dr.record
     if drift:
         reasons = (
             f"drift: missing from the zone (deleted outside the portal); restoring {', '.join(sources)}",
@@ -1072,10 +1075,10 @@ def _update_changes(have: RecordSet, after: RecordSet) -> tuple[list[Change], bo
 
 
 def _explain_update(
-    k: tuple[str, str, str], dr: DesiredRecord, have: RecordSet, diffs: list[str], prev: Desired | None
+    k: tuple[str, str, str], dr: DesiredRecord, have: RecordSet, diffs: list[str], prev: Previous | None
 ) -> tuple[tuple[str, ...], bool]:
     """Reasons for an update, with sources for added targets and deleted sources for removed ones."""
-    p = prev.records.get(k) if prev is not None else None
+    p = prev.get(k) if prev is not None else None
     if p is not None and p.record == dr.record:
         # The sources asked for the same thing last time: the zone moved, not the clusters.
         return tuple(f"drift: {d} (changed outside the portal)" for d in diffs), True
@@ -1107,7 +1110,7 @@ def _plan_owned(
     dr: DesiredRecord,
     have: RecordSet,
     o: Ownership,
-    prev: Desired | None,
+    prev: Previous | None,
 ) -> None:
     want = dr.record
     if _unchanged(want, have) and b.txt_in_place(have, o):
@@ -1275,7 +1278,7 @@ def _plan_delete(
     k: tuple[str, str, str],
     have: RecordSet,
     o: Ownership,
-    prev: Desired | None,
+    prev: Previous | None,
     replacements: Sequence[RecordSet] = (),
 ) -> None:
     ctx = b.ctx
@@ -1286,7 +1289,7 @@ def _plan_delete(
     tk = (cfg.naming.txt_name(have.name, have.type), "TXT", have.set_identifier)
     if ctx.txt_owner(tk) == cfg.owner_id:
         changes.append(Change(ACTION_DELETE, ctx.cur[tk], "ownership"))
-    p = prev.records.get(k) if prev is not None else None
+    p = prev.get(k) if prev is not None else None
     if p is not None:
         clusters = ", ".join(c or "(unnamed cluster)" for c in p.clusters)
         reason = f"source deleted in {clusters} ({', '.join(p.sources)})"

@@ -140,15 +140,23 @@ def from_snapshot(items: Iterable[dict[str, Any]]) -> list[EndpointData]:
     return [EndpointData.from_dnsendpoint(item, cluster=item.get("cluster", "")) for item in items]
 
 
-def zones_for_names(names: Iterable[str]) -> list[Zone]:
-    """Enabled zones holding any of these names (every matching zone: public and private views alike)."""
-    names = [n.rstrip(".").lower() for n in names]
-    out = []
-    for zone in Zone.objects.filter(enabled=True):
-        apex = zone.name.rstrip(".")
-        if any(n == apex or n.endswith("." + apex) for n in names):
-            out.append(zone)
+def names_by_zone(names: Iterable[str]) -> dict[int, list[str]]:
+    """Enabled zones' ids, each with those of these names (lower case, no final dot) it holds: every matching
+    zone, public and private views alike. Reads (id, apex) only: a burst of discovery events reads the zone
+    list once each, not their rows."""
+    names = {n.rstrip(".").lower() for n in names}
+    out: dict[int, list[str]] = {}
+    for zone_id, zone_name in Zone.objects.filter(enabled=True).values_list("id", "name"):
+        apex = zone_name.rstrip(".").lower()
+        inside = [n for n in names if n == apex or n.endswith("." + apex)]
+        if inside:
+            out[zone_id] = inside
     return out
+
+
+def zones_for_names(names: Iterable[str]) -> list[Zone]:
+    """Enabled zones holding any of these names."""
+    return list(Zone.objects.filter(id__in=names_by_zone(names)))
 
 
 # --- zone state ---------------------------------------------------------------------------------------

@@ -372,7 +372,11 @@ def test_a_registered_cluster_is_watched_without_waiting_for_the_periodic_reload
     leader.start()
     try:
         wait_for(lambda: redis.get(LOCK_KEY), what="the watch leading")
-        time.sleep(1)  # past its first round, which reloads once
+        # Past its first round, which reloads once: the leader waits for a poke.
+        wait_for(
+            lambda: any(c.get("cmd") == "blpop" for c in redis.client_list()),
+            what="the leader waiting for a poke",
+        )
         sandbox_a, _ = kube_clusters
         lb_service(
             kube_client(sandbox_a),
