@@ -77,9 +77,12 @@ def hostname_endpoints(hostname: str) -> list[Endpoint]:
     )
 
 
-def policy_now(hostname: str) -> TrafficPolicy:
-    """The policy the clusters ask for now (the editor's starting point)."""
-    return policy_from_endpoints(hostname, [e.as_data(e.cluster.name) for e in hostname_endpoints(hostname)])
+def policy_now(hostname: str, endpoints: Sequence[Endpoint] | None = None) -> TrafficPolicy:
+    """The policy the clusters ask for now (the editor's starting point); `endpoints`: the name's endpoints of
+    enabled clusters, when the caller has read them already."""
+    if endpoints is None:
+        endpoints = hostname_endpoints(hostname)
+    return policy_from_endpoints(hostname, [e.as_data(e.cluster.name) for e in endpoints])
 
 
 def hostname_objects(hostname: str) -> list[tuple[ObjectState, Any]]:

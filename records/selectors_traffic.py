@@ -6,7 +6,7 @@ All from the database (what discovery and the reconciles stored): no cluster or 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 
 from records import proposals, services
 from records.forms_traffic import Initial
-from records.models import ChangeSet, PolicyProposal, Zone
+from records.models import ChangeSet, Endpoint, PolicyProposal, Zone
 from records.policy import AWS_REGIONS
 from records.proposals import Preview
 from records.traffic import TrafficPolicy
@@ -124,8 +124,11 @@ class HostnamePolicy:
     health_check: PolicyProposal | None = None  # the written failover policy whose check is in use
 
 
-def hostname_policy(hostname: str) -> HostnamePolicy:
-    now = proposals.policy_now(hostname) if proposals.hostname_endpoints(hostname) else None
+def hostname_policy(hostname: str, endpoints: Sequence[Endpoint] | None = None) -> HostnamePolicy:
+    """`endpoints`: the name's endpoints of enabled clusters, when the caller has read them already."""
+    if endpoints is None:
+        endpoints = proposals.hostname_endpoints(hostname)
+    now = proposals.policy_now(hostname, endpoints) if endpoints else None
     recent = PolicyProposal.objects.filter(hostname=hostname).select_related("proposed_by")
     changesets = (
         ChangeSet.objects.filter(changes__name=f"{hostname}.")

@@ -544,8 +544,9 @@ def _hostname_context(name: str) -> dict | None:
     for ep in rows:
         ep.routing = selectors.routing_summary(ep.properties)
         ep.unpublished = [r for r in unpublished if r.applies_to(ep.record_type)]
-    history = Verification.objects.filter(kind=Verification.Kind.DISTRIBUTION, hostname=name)
-    latest = history.first()
+    history = list(Verification.objects.filter(kind=Verification.Kind.DISTRIBUTION, hostname=name)[:10])
+    latest = history[0] if history else None
+    zones = services.zones_for_names([name])
     probe = Verification.objects.filter(kind=Verification.Kind.PROBE, hostname=name).first()
     return {
         "dns_name": name,
@@ -553,28 +554,27 @@ def _hostname_context(name: str) -> dict | None:
         "published": selectors.published_record_sets(name) if rows else [],
         "clusters": sorted({ep.cluster.name for ep in rows}),
         "unpublished": unpublished,
-        "zones": services.zones_for_names([name]),
+        "zones": zones,
         "latest": latest,
         "chart": _chart(latest) if latest else "",
-        "history": history[:10],
+        "history": history,
         "live": latest is not None and latest.status == Verification.Status.RUNNING,
         "probe": probe,
         "probe_chart": _chart(probe) if probe else "",
         "probe_live": probe is not None and probe.status == Verification.Status.RUNNING,
-        "policy": hostname_policy(name),
+        "policy": hostname_policy(name, [ep for ep in rows if ep.cluster.enabled]),
         "shift_plans": ShiftPlan.objects.filter(hostname=name)
         .select_related("proposed_by")
         .order_by("-created_at")[:5],
-        **_hostname_drills(name),
+        **_hostname_drills(name, zones),
     }
 
 
-def _hostname_drills(name: str) -> dict:
+def _hostname_drills(name: str, zones: list[Zone]) -> dict:
     """The failover-drill card: the name's drills, and why a drill may not run now ("" when it may)."""
     from records.drills import refusal_now
     from records.models import FailoverDrill
 
-    zones = services.zones_for_names([name])
     zone = min(zones, key=lambda z: (-len(z.name), z.private, z.id), default=None)
     refusal = refusal_now(zone, name)[0] if zone else "No zone the portal manages holds the name."
     rows = FailoverDrill.objects.filter(hostname=name).select_related("proposed_by").order_by("-created_at")

@@ -291,3 +291,19 @@ def test_no_api_view_or_review_page_reads_the_snapshots_of_a_zone_or_change_set(
         sql = " ".join(q["sql"] for q in captured.captured_queries)
         assert "applied_desired" not in sql, url
         assert '"records_changeset"."desired"' not in sql, url
+
+
+def test_a_hostname_page_reads_the_names_endpoints_and_zones_once_each(client, carol):
+    """Its rows, the traffic-policy card and the drill card share one read of the name's endpoints and of the
+    zones holding it (the why-not-published check reads its own: it is the endpoints list's too)."""
+    client.force_login(carol)
+    _, _, name = build(20, "one")
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(f"/endpoints/host/{name}/")
+    assert page.status_code == 200 and name.encode() in page.content
+    sql = [q["sql"] for q in captured.captured_queries]
+    endpoint_reads = [s for s in sql if s.startswith('SELECT "records_endpoint"."id"')]
+    assert len(endpoint_reads) == 1, endpoint_reads
+    names_to_zones = 'SELECT "records_zone"."id" AS "id", "records_zone"."name"'
+    zone_matches = [s for s in sql if s.startswith(names_to_zones)]
+    assert len(zone_matches) == 1, zone_matches
