@@ -350,10 +350,10 @@ class Portal:
 
     def start(self) -> None:
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        # its control socket in the run's directory: the default, one per user, is shared with any gunicorn
-        web = [gunicorn, "dnsportal.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
-               "--threads", "4", "--graceful-timeout", "5",
-               "--control-socket", str(self.tmp / "gunicorn.ctl")]  # fmt: skip
+        # As docker-compose.yml and the Helm chart run it (3 sync workers); its control socket in the run's
+        # directory: the default, one per user, is shared with any gunicorn
+        web = [gunicorn, "dnsportal.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "3",
+               "--graceful-timeout", "5", "--control-socket", str(self.tmp / "gunicorn.ctl")]  # fmt: skip
         pg, redis = self.services.pg.url, self.services.redis.url
         dns_queues = ("dns", "--with-scheduler")
         others = ("default", "discovery", "verify", "--with-scheduler")
