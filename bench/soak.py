@@ -711,14 +711,15 @@ class WebLoad:
         self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def finish(self) -> tuple[float, dict[str, int]]:
-        """The 95th percentile of the pages' response times (ms; logins left out), and requests and failures
-        by page (locust's own figures, logins in)."""
+        """The 95th percentile of the pages' response times (ms; logins left out), and requests, failures
+        and the 95th percentile by page (locust's own figures, logins in)."""
         assert self.proc is not None
         self.proc.wait(120)
         with open(f"{self.prefix}_stats.csv") as f:
             rows = list(csv.DictReader(f))
         counts = {f"{r['Name']}": int(r["Request Count"]) for r in rows}
         counts |= {f"{r['Name']} failures": int(r["Failure Count"]) for r in rows if int(r["Failure Count"])}
+        counts |= {f"{r['Name']} p95 ms": int(r["95%"]) for r in rows if r["95%"] not in ("", "N/A")}
         times = sorted(json.loads(self.times.read_text()))
         return times[max(0, round(0.95 * len(times)) - 1)], counts
 
