@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -100,15 +101,22 @@ def jobruns_sweep() -> None:
 
 
 def _message_waits(job, redis) -> bool:
-    """Whether RQ will still start this job: scheduled, in its queue's list, or taken by a worker that lives.
-    (A worker killed, or exiting as Redis went away, between taking a message and starting it leaves the job
-    `queued` in no queue, or `started` by nobody.)"""
+    """Whether RQ will still start this job: scheduled for a time not long past, in its queue's list, or taken
+    by a worker that lives. (A worker killed, or exiting as Redis went away, between taking a message and
+    starting it leaves the job `queued` in no queue, or `started` by nobody. A job scheduled for a queue whose
+    scheduler died waits until a worker of that queue takes the scheduler's lock over: a worker started while
+    the dead one's lock lived tries again only at its next maintenance, and bench/soak.py saw an apply wait
+    five minutes that way.)"""
     import django_rq
     from rq import Worker
     from rq.job import JobStatus
+    from rq.registry import ScheduledJobRegistry
 
     status = job.get_status(refresh=False)
-    if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
+    if status == JobStatus.SCHEDULED:
+        due = redis.zscore(ScheduledJobRegistry(job.origin, connection=redis).key, job.id)
+        return due is not None and due > time.time() - settings.JOB_LEASE_S
+    if status == JobStatus.DEFERRED:
         return True
     if status == JobStatus.QUEUED:
         return redis.lpos(django_rq.get_queue(job.origin).key, job.id) is not None

@@ -28,12 +28,20 @@ from rq.worker import Worker as ForkingWorker
 log = logging.getLogger(__name__)
 
 WARM_EVERY_S = 30.0
+MAINTENANCE_EVERY_S = 60
 
 
 class Worker(ForkingWorker):
     """RQ's forking worker that prepares provider clients in the parent before each fork (see the module)."""
 
     _warmed_at: float | None = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        # RQ's maintenance (every 10 minutes by default) is also when a worker started with --with-scheduler
+        # tries again for a queue's scheduler lock it did not get at its start (a killed worker's lock lived
+        # on): until then that queue's delayed jobs wait. Every minute instead.
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_EVERY_S)
+        super().__init__(*args, **kwargs)
 
     def execute_job(self, job, queue):
         now = time.monotonic()

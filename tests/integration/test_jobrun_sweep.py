@@ -124,6 +124,37 @@ def test_pending_run_whose_message_redis_lost_is_pushed_again(settings):
     assert status(run) == JobRun.Status.DONE
 
 
+def test_pending_run_scheduled_for_a_queue_nobody_schedules_is_pushed_again(settings):
+    """A delayed run (a busy zone's apply, asked for again in 2 s) waits in RQ's scheduled registry for its
+    queue's scheduler. The soak killed the worker running the `dns` queue's scheduler; the worker started in
+    its place found the dead one's lock and would try again only at its next maintenance: the apply waited
+    five minutes. A run scheduled for a time long past is pushed to its queue."""
+    from rq.registry import ScheduledJobRegistry
+
+    settings.JOB_LEASE_S = LEASE_S
+    redis = rq_connection()
+    run = enqueue("jobruns_prune", delay=0.5)
+    job_id = f"run-{run.id}"
+    scheduled = ScheduledJobRegistry("default", connection=redis)
+    assert job_id in scheduled.get_job_ids()  # no worker here runs a scheduler: it stays there
+    JobRun.objects.filter(id=run.id).update(created_at=timezone.now() - timedelta(seconds=LEASE_S + 1))
+    jobruns_sweep()
+    assert job_id not in django_rq.get_queue("default").job_ids  # due just now: its scheduler may come
+
+    redis.zadd(scheduled.key, {job_id: time.time() - LEASE_S - 1})  # due longer ago than a lease
+    jobruns_sweep()
+    assert job_id in django_rq.get_queue("default").job_ids
+    drain_queues()
+    assert status(run) == JobRun.Status.DONE
+
+
+def test_a_worker_tries_for_a_dead_schedulers_lock_every_minute():
+    from dnsportal.worker import Worker
+
+    worker = Worker(["default"], connection=rq_connection())
+    assert worker.maintenance_interval == 60  # RQ's default: ten minutes
+
+
 LOCK_HOLDER = """
 import time
 import records.jobs as jobs
